@@ -1,0 +1,93 @@
+"""Settings shared by every part of tagstream.
+
+One class, read once at start-up (``Settings()``) and passed down; nothing reads the
+environment at import time. Every field maps to an environment variable with the
+``TAGSTREAM_`` prefix (``approved_tags`` -> ``TAGSTREAM_APPROVED_TAGS``); list fields take
+comma-separated values. Services extend this base with their own fields.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+PUBLIC_DATASET_URL = (
+    "https://raw.githubusercontent.com/GokuMohandas/Made-With-ML/main/datasets/dataset.csv"
+)
+DEFAULT_TAGS = ("natural-language-processing", "computer-vision", "mlops", "other")
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """The settings every tagstream process understands."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TAGSTREAM_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    environment: Literal["development", "test", "production"] = Field(
+        "development",
+        description="Deployment environment; production refuses development defaults.",
+    )
+    data_location: str = Field(
+        PUBLIC_DATASET_URL,
+        description="CSV path or http(s) URL of the labeled training data.",
+    )
+    registry_dir: Path = Field(
+        Path("var/registry"),
+        description="Folder holding content-addressed model artifacts.",
+    )
+    database_url: str = Field(
+        "sqlite:///var/tagstream.db",
+        description="SQLAlchemy URL of the database (SQLite default, PostgreSQL in production).",
+    )
+    approved_tags: Annotated[tuple[str, ...], NoDecode] = Field(
+        DEFAULT_TAGS,
+        description="Tags the system may emit; anything else goes to review.",
+    )
+    model_name: str = Field("tagstream-tagger", description="Name of the model in the registry.")
+    target_precision: float = Field(
+        0.97,
+        gt=0,
+        le=1,
+        description="Precision that auto-accepted items must reach; sets the review threshold.",
+    )
+    seed: int = Field(42, description="Seed for splits and training; same seed, same artifact.")
+    validation_fraction: float = Field(0.15, gt=0, lt=0.5, description="Share held out for calibration.")
+    test_fraction: float = Field(0.15, gt=0, lt=0.5, description="Share held out for evaluation.")
+    parity_tolerance: float = Field(
+        1e-4,
+        gt=0,
+        description="Largest absolute probability difference allowed between ONNX and scikit-learn.",
+    )
+    max_title_chars: int = Field(300, gt=0, description="Longest title accepted.")
+    max_description_chars: int = Field(5000, gt=0, description="Longest description accepted.")
+    log_level: str = Field("INFO", description="Log level of every process.")
+
+    @field_validator("approved_tags", mode="before")
+    @classmethod
+    def _parse_tags(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator("approved_tags")
+    @classmethod
+    def _check_tags(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if len(value) < 2:
+            raise ValueError("at least two approved tags are needed to classify")
+        if len(set(value)) != len(value):
+            raise ValueError("approved tags must be unique")
+        return value
+
+    @model_validator(mode="after")
+    def _refuse_dev_defaults_in_production(self) -> Settings:
+        if self.environment == "production" and self.database_url.startswith("sqlite"):
+            raise ValueError("production needs TAGSTREAM_DATABASE_URL pointing at PostgreSQL")
+        return self
