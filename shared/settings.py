@@ -60,6 +60,10 @@ class Settings(BaseSettings):
         le=1,
         description="Precision that auto-accepted items must reach; sets the review threshold.",
     )
+    calibration_strategy: Literal["global", "per_class"] = Field(
+        "global",
+        description="One review threshold for all tags, or one per tag where data allows.",
+    )
     seed: int = Field(42, description="Seed for splits and training; same seed, same artifact.")
     validation_fraction: float = Field(0.15, gt=0, lt=0.5, description="Share held out for calibration.")
     test_fraction: float = Field(0.15, gt=0, lt=0.5, description="Share held out for evaluation.")
