@@ -1,0 +1,79 @@
+"""Public, immutable views of the registry: what services and tools receive and pass around."""
+
+from __future__ import annotations
+
+import math
+from enum import StrEnum
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+MODEL_ARTIFACT = "model.onnx"
+
+
+class ModelStatus(StrEnum):
+    """Where a version stands in its rollout."""
+
+    CANDIDATE = "candidate"
+    CANARY = "canary"
+    STABLE = "stable"
+    ROLLED_BACK = "rolled_back"
+    RETIRED = "retired"
+
+
+class ArtifactRef(BaseModel):
+    """One file of a version, identified by its content."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str = Field(description="File name inside the version's folder, e.g. 'model.onnx'.")
+    sha256: str = Field(description="Hex SHA-256 of the file's bytes.")
+    size_bytes: int = Field(ge=0, description="File size in bytes.")
+
+
+class ModelVersion(BaseModel):
+    """A registered model version with its metadata, lineage and artifacts."""
+
+    model_config = ConfigDict(frozen=True)
+
+    version: str = Field(description="'v' + the first 12 hex digits of model.onnx's SHA-256.")
+    name: str = Field(description="Model name; the registry keeps versions per name.")
+    status: ModelStatus
+    created_at: AwareDatetime
+    data_hash: str = Field(
+        max_length=128, description="Hash of the training data the model was built from."
+    )
+    params: dict[str, Any] = Field(description="Training hyper-parameters.")
+    metrics: dict[str, Any] = Field(description="Evaluation metrics.")
+    thresholds: dict[str, float] = Field(description="Auto-accept threshold per class.")
+    classes: list[str] = Field(description="Output classes, in the model's column order.")
+    parent_version: str | None = Field(description="Version this one was meant to replace.")
+    model_card: str = Field(description="Human-readable model card (Markdown).")
+    artifacts: dict[str, ArtifactRef] = Field(description="Artifacts by file name.")
+
+    @model_validator(mode="after")
+    def _check_consistency(self) -> ModelVersion:
+        if MODEL_ARTIFACT not in self.artifacts:
+            raise ValueError(f"artifacts must include {MODEL_ARTIFACT!r}")
+        if len(set(self.classes)) != len(self.classes):
+            raise ValueError("classes must be unique")
+        unknown = sorted(set(self.thresholds) - set(self.classes))
+        if unknown:
+            raise ValueError(f"thresholds given for classes the model lacks: {unknown}")
+        if not all(math.isfinite(value) for value in self.thresholds.values()):
+            # JSON (and so the database) has no infinity; leave a class out instead.
+            raise ValueError("thresholds must be finite; omit a class to never auto-accept it")
+        return self
+
+
+class StatusChange(BaseModel):
+    """One entry of a version's status audit trail."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    version: str
+    from_status: ModelStatus | None = Field(description="None for the registration itself.")
+    to_status: ModelStatus
+    changed_at: AwareDatetime
+    reason: str

@@ -1,0 +1,88 @@
+"""Registry tables. Only repository.py queries them; everything else sees shared.registry.models."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from shared.db.base import Base, UtcDateTime
+
+# Kept in step with shared.registry.models.ModelStatus; a CHECK rather than a database enum
+# type because adding a value to a PostgreSQL enum cannot run inside a transaction.
+STATUS_VALUES = ("candidate", "canary", "stable", "rolled_back", "retired")
+_STATUS_CHECK = "status IN ({})".format(", ".join(f"'{s}'" for s in STATUS_VALUES))
+
+
+class ModelVersionRow(Base):
+    __tablename__ = "model_versions"
+
+    version: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), index=True)
+    status: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    data_hash: Mapped[str] = mapped_column(String(128))
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON)
+    thresholds: Mapped[dict[str, float]] = mapped_column(JSON)
+    classes: Mapped[list[str]] = mapped_column(JSON)
+    parent_version: Mapped[str | None] = mapped_column(
+        String(64), ForeignKey("model_versions.version")
+    )
+    model_card: Mapped[str] = mapped_column(Text)
+
+    artifacts: Mapped[list[ModelArtifactRow]] = relationship(
+        back_populates="model_version", order_by="ModelArtifactRow.name"
+    )
+
+    __table_args__ = (
+        CheckConstraint(_STATUS_CHECK, name="status"),
+        # The database's own guarantee of at most one stable version per model name; the
+        # service also checks inside its transaction to raise a clear error first.
+        Index(
+            "uq_model_versions_one_stable",
+            "name",
+            unique=True,
+            postgresql_where=text("status = 'stable'"),
+            sqlite_where=text("status = 'stable'"),
+        ),
+    )
+
+
+class ModelArtifactRow(Base):
+    __tablename__ = "model_artifacts"
+
+    # The composite primary key is the unique (version, name) pair.
+    version: Mapped[str] = mapped_column(
+        String(64), ForeignKey("model_versions.version"), primary_key=True
+    )
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+
+    model_version: Mapped[ModelVersionRow] = relationship(back_populates="artifacts")
+
+
+class ModelStatusChangeRow(Base):
+    __tablename__ = "model_status_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    version: Mapped[str] = mapped_column(
+        String(64), ForeignKey("model_versions.version"), index=True
+    )
+    from_status: Mapped[str | None] = mapped_column(String(20))
+    to_status: Mapped[str] = mapped_column(String(20))
+    changed_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    reason: Mapped[str] = mapped_column(Text)
