@@ -65,7 +65,9 @@ class Settings(BaseSettings):
         description="One review threshold for all tags, or one per tag where data allows.",
     )
     seed: int = Field(42, description="Seed for splits and training; same seed, same artifact.")
-    validation_fraction: float = Field(0.15, gt=0, lt=0.5, description="Share held out for calibration.")
+    validation_fraction: float = Field(
+        0.15, gt=0, lt=0.5, description="Share held out for calibration."
+    )
     test_fraction: float = Field(0.15, gt=0, lt=0.5, description="Share held out for evaluation.")
     parity_tolerance: float = Field(
         1e-4,

@@ -193,7 +193,11 @@ def check_no_leakage(splits: Splits) -> None:
         for item in part:
             where[f"id {item.id}"].add(name)
             where[f"text {item.text[:60]!r}"].add(name)
-    leaks = [f"{key} is in {' and '.join(sorted(names))}" for key, names in where.items() if len(names) > 1]
+    leaks = [
+        f"{key} is in {' and '.join(sorted(names))}"
+        for key, names in where.items()
+        if len(names) > 1
+    ]
     if leaks:
         raise DataError("items leak between splits", leaks)
 
