@@ -1,5 +1,11 @@
 """The one text-preparation step used by training and serving alike (no skew).
 
+``prepare_text`` does all of the tokenisation: it returns the model's word tokens,
+lowercased and joined by single spaces. The model then only has to split on ``" "``
+(``TOKEN_PATTERN`` in scikit-learn, ``StringSplit`` in the ONNX graph), and both engines
+see exactly the same tokens for every input. Tokenising twice, once with scikit-learn's
+regex and once with the ONNX tokenizer's, is what made a naive export disagree.
+
 Lowercasing happens here, before the ONNX graph, so the exported model needs no
 ``StringNormalizer`` (which fails without an installed ``en_US.UTF-8`` locale).
 """
@@ -11,6 +17,18 @@ import unicodedata
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _SPACE = re.compile(r"\s+")
+# scikit-learn's default word pattern: runs of two or more word characters.
+_WORD = re.compile(r"\b\w\w+\b")
+
+TOKEN_SEPARATOR = " "
+"""What ``prepare_text`` puts between tokens, and the only separator the model splits on."""
+
+TOKEN_PATTERN = r"[^ ]+"
+"""The vectorizer's token pattern: maximal runs of non-space characters.
+
+It yields the same tokens as ONNX ``StringSplit`` without a delimiter (which splits on
+runs of spaces and nothing else) for any string, prepared or not.
+"""
 
 
 def normalise(value: str) -> str:
@@ -21,6 +39,10 @@ def normalise(value: str) -> str:
 
 
 def prepare_text(title: str, description: str | None = None) -> str:
-    """The model's input for an item: title and description, normalised and lowercased."""
-    text = normalise(f"{title} {description or ''}")
-    return text.lower()
+    """The model's input for an item: its lowercased word tokens joined by single spaces.
+
+    Title and description are normalised and lowercased; punctuation and one-character
+    words are dropped, the same as scikit-learn's default tokenizer would do.
+    """
+    text = normalise(f"{title} {description or ''}").lower()
+    return TOKEN_SEPARATOR.join(_WORD.findall(text))
