@@ -72,7 +72,7 @@ class Settings(BaseSettings):
     parity_tolerance: float = Field(
         1e-4,
         gt=0,
-        description="Largest absolute probability difference allowed between ONNX and scikit-learn.",
+        description="Largest absolute ONNX vs scikit-learn probability difference allowed.",
     )
     max_title_chars: int = Field(300, gt=0, description="Longest title accepted.")
     max_description_chars: int = Field(5000, gt=0, description="Longest description accepted.")

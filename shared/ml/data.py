@@ -187,16 +187,18 @@ def split(
 
 
 def check_no_leakage(splits: Splits) -> None:
-    """No item (by id or by content) may sit in two splits."""
-    where: dict[str, set[str]] = defaultdict(set)
+    """No item may sit in two splits, by id or by content."""
+    by_id: dict[str, set[str]] = defaultdict(set)
+    by_text: dict[str, set[str]] = defaultdict(set)
     for name, part in splits.as_dict().items():
         for item in part:
-            where[f"id {item.id}"].add(name)
-            where[f"text {item.text[:60]!r}"].add(name)
-    leaks = [
-        f"{key} is in {' and '.join(sorted(names))}"
-        for key, names in where.items()
-        if len(names) > 1
+            by_id[item.id].add(name)
+            by_text[item.text].add(name)
+    leaks = [f"id {key} is in {' and '.join(sorted(v))}" for key, v in by_id.items() if len(v) > 1]
+    leaks += [
+        f"content {key[:60]!r} is in {' and '.join(sorted(v))}"
+        for key, v in by_text.items()
+        if len(v) > 1
     ]
     if leaks:
         raise DataError("items leak between splits", leaks)
