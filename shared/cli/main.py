@@ -1,0 +1,19 @@
+"""The ``tagstream`` command line: one entry point for every operator task."""
+
+from __future__ import annotations
+
+import typer
+
+from shared.cli import db, model
+
+app = typer.Typer(
+    name="tagstream",
+    help="tagstream: classify a live stream of content, review what is unsure, ship better models.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(model.app, name="model")
+app.add_typer(db.app, name="db")
+
+if __name__ == "__main__":
+    app()

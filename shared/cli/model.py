@@ -1,0 +1,222 @@
+"""``tagstream model``: train, evaluate, predict with, inspect and promote model versions."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, cast
+
+import typer
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from shared.cli.common import err, load_settings, out, user_errors
+from shared.ml import training
+from shared.ml.data import dataset_hash, parse_csv, read_text, validate
+from shared.ml.evaluation import EvalItem, evaluate
+from shared.ml.report import write_report
+from shared.ml.scoring import Engine, load_tagger, score_rows
+from shared.registry import ModelRegistry, ModelVersion
+from shared.settings import Settings
+
+app = typer.Typer(
+    help="Model lifecycle: train, evaluate, predict, list, show, promote.", no_args_is_help=True
+)
+
+VersionOpt = Annotated[
+    str | None, typer.Option("--model", help="Model version; default: the stable one.")
+]
+
+
+def _pick(registry: ModelRegistry, version: str | None) -> ModelVersion:
+    if version:
+        return registry.get(version)
+    stable = registry.stable()
+    if stable is None:
+        err.print("[red]error:[/red] no stable model registered; run `tagstream model train`")
+        raise typer.Exit(1)
+    return stable
+
+
+def _fmt(value: object) -> str:
+    return "n/a" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+@app.command()
+def train(
+    data: Annotated[
+        str | None, typer.Option(help="CSV path or URL; default TAGSTREAM_DATA_LOCATION.")
+    ] = None,
+) -> None:
+    """Train, check ONNX parity, calibrate, evaluate and register a model version.
+
+    The registered version is printed alone on the last line of standard output.
+    """
+    settings = load_settings()
+    with (
+        user_errors(),
+        Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            transient=False,
+        ) as progress,
+    ):
+        task = progress.add_task("training", total=len(training.STEPS))
+
+        def on_step(name: str) -> None:
+            progress.update(task, description=name, completed=training.STEPS.index(name))
+
+        result = training.train(settings, data_location=data, on_step=on_step)
+        progress.update(task, description="done", completed=len(training.STEPS))
+    report, version = result.report, result.version
+    table = Table(title=f"{version.version} ({version.status})", show_header=False)
+    table.add_row(
+        "items (train/validation/test)",
+        "/".join(str(len(p)) for p in result.splits.as_dict().values()),
+    )
+    table.add_row("test weighted F1", _fmt(report.overall.f1_weighted))
+    table.add_row("test accuracy", _fmt(report.overall.accuracy))
+    table.add_row("auto-accepted coverage (test)", _fmt(report.auto.coverage))
+    table.add_row("auto-accepted precision (test)", _fmt(report.auto.precision))
+    table.add_row("thresholds", ", ".join(f"{t} {v:.3f}" for t, v in version.thresholds.items()))
+    table.add_row(
+        "ONNX parity max |Δp|", f"{max(p.max_abs_diff for p in result.parity.values()):.1e}"
+    )
+    table.add_row("artifacts", str(_version_dir(settings, version)))
+    err.print(table)
+    print(version.version)
+
+
+def _version_dir(settings: Settings, version: ModelVersion) -> Path:
+    with ModelRegistry.open(settings) as registry:
+        return registry.version_dir(version.version)
+
+
+@app.command()
+def ensure() -> None:
+    """Train the default model unless a stable version is registered; say where it is."""
+    settings = load_settings()
+    with user_errors(), ModelRegistry.open(settings) as registry:
+        stable = registry.stable()
+        if stable is not None:
+            out.print(f"stable model {stable.version} at {registry.version_dir(stable.version)}")
+            return
+    err.print(f"no stable model yet: training on {settings.data_location}")
+    train(data=None)
+
+
+@app.command("evaluate")
+def evaluate_cmd(
+    data: Annotated[str, typer.Option(help="Labeled CSV (path or URL) to evaluate on.")],
+    model: VersionOpt = None,
+) -> None:
+    """Evaluate a version on labeled data; writes report.json and report.html beside it."""
+    settings = load_settings()
+    with user_errors(), ModelRegistry.open(settings) as registry:
+        version = _pick(registry, model)
+        items, _ = validate(parse_csv(read_text(data)), settings.approved_tags)
+        tagger = load_tagger(registry, version)
+        data_hash = dataset_hash(items)
+        proba = tagger.predict_proba([i.text for i in items])
+        report = evaluate(
+            [i.tag for i in items],
+            proba,
+            tagger.classes,
+            version.thresholds,
+            settings.approved_tags,
+            [EvalItem(title=i.title, description=i.description) for i in items],
+        )
+        out_dir = registry.version_dir(version.version) / "evaluations" / data_hash[:12]
+        paths = write_report(
+            report,
+            out_dir,
+            title=f"Evaluation of {version.version}",
+            context={"model version": version.version, "data": data, "data hash": data_hash},
+        )
+    if data_hash == version.data_hash:
+        err.print(
+            "[yellow]note:[/yellow] this is the training data; its test split's "
+            "report is the model's own report.json"
+        )
+    out.print(
+        f"weighted F1 {_fmt(report.overall.f1_weighted)}, auto coverage "
+        f"{_fmt(report.auto.coverage)} at precision {_fmt(report.auto.precision)}"
+    )
+    out.print(f"report: {paths['report.html']}")
+    out.print(f"json:   {paths['report.json']}")
+
+
+@app.command()
+def predict(
+    input: Annotated[Path, typer.Option("--input", help="CSV with title, description (id).")],
+    output: Annotated[Path, typer.Option("--output", help="JSONL file to write ('-' = stdout).")],
+    engine: Annotated[str, typer.Option(help="onnx or sklearn.")] = "onnx",
+    model: VersionOpt = None,
+) -> None:
+    """Score a CSV: one JSON line per row, or an error line naming the bad field."""
+    if engine not in ("onnx", "sklearn"):
+        raise typer.BadParameter("must be onnx or sklearn", param_hint="--engine")
+    settings = load_settings()
+    with user_errors(), ModelRegistry.open(settings) as registry:
+        version = _pick(registry, model)
+        tagger = load_tagger(registry, version, cast(Engine, engine))
+        rows = parse_csv(read_text(str(input)), required=("title",))
+        sink = sys.stdout if str(output) == "-" else output.open("w", encoding="utf-8")
+        counts = {"scored": 0, "errors": 0}
+        try:
+            for result in score_rows(rows, tagger, version, settings):
+                counts["errors" if "error" in result else "scored"] += 1
+                sink.write(json.dumps(result, ensure_ascii=False) + "\n")
+        finally:
+            if sink is not sys.stdout:
+                sink.close()
+    err.print(f"{counts['scored']} scored, {counts['errors']} error line(s) with {version.version}")
+
+
+@app.command("list")
+def list_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Registered versions, newest first."""
+    settings = load_settings()
+    with user_errors(), ModelRegistry.open(settings) as registry:
+        versions = registry.list_versions()
+    if as_json:
+        print(json.dumps([v.model_dump(mode="json", exclude={"model_card"}) for v in versions]))
+        return
+    table = Table("version", "status", "created", "weighted F1", "auto coverage", "parent")
+    for v in versions:
+        test = v.metrics.get("test", {})
+        auto = v.metrics.get("auto", {})
+        table.add_row(
+            v.version,
+            v.status,
+            f"{v.created_at:%Y-%m-%d %H:%M}",
+            _fmt(test.get("f1_weighted")),
+            _fmt(auto.get("coverage")),
+            v.parent_version or "-",
+        )
+    out.print(table)
+
+
+@app.command()
+def show(version: str) -> None:
+    """The model card of VERSION: data hash, params, metrics, thresholds, parent."""
+    settings = load_settings()
+    with user_errors(), ModelRegistry.open(settings) as registry:
+        v = registry.get(version)
+        directory = registry.version_dir(v.version)
+    out.print(f"[bold]{v.version}[/bold] status={v.status} artifacts={directory}")
+    print(v.model_card)
+
+
+@app.command()
+def promote(version: str) -> None:
+    """Make VERSION the stable model (the previous stable one is retired)."""
+    settings = load_settings()
+    with user_errors(), ModelRegistry.open(settings) as registry:
+        before = registry.stable()
+        after = registry.promote(version, reason="manual promote from the CLI")
+    out.print(f"{after.version} is stable" + (f" (was {before.version})" if before else ""))

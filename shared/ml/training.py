@@ -1,0 +1,189 @@
+"""The training job: data -> model -> ONNX -> parity gate -> calibration -> report -> registry.
+
+Calibration and evaluation use the exported ONNX model's probabilities, because that is
+what serves; the parity gate has proven first that it agrees with scikit-learn.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import joblib
+
+from shared.ml.calibration import Calibration, calibrate
+from shared.ml.config import ModelConfig
+from shared.ml.data import Splits, ValidationSummary, dataset_hash, load_dataset, split
+from shared.ml.evaluation import EvalItem, EvaluationReport, evaluate
+from shared.ml.model_card import render_model_card
+from shared.ml.onnx_export import OnnxTagger, ParityReport, assert_parity, export_onnx
+from shared.ml.pipeline import build_pipeline
+from shared.ml.report import write_report
+from shared.registry import ModelRegistry, ModelVersion
+from shared.settings import Settings
+
+Step = Callable[[str], None]
+
+STEPS = (
+    "load and validate data",
+    "train scikit-learn pipeline",
+    "export to ONNX",
+    "parity gate",
+    "calibrate review threshold",
+    "evaluate on the test split",
+    "register model version",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TrainResult:
+    version: ModelVersion
+    report: EvaluationReport
+    calibration: Calibration
+    parity: dict[str, ParityReport]
+    data: ValidationSummary
+    splits: Splits
+
+
+def _no_step(_: str) -> None:
+    return None
+
+
+def train(
+    settings: Settings,
+    *,
+    data_location: str | None = None,
+    config: ModelConfig | None = None,
+    on_step: Step = _no_step,
+) -> TrainResult:
+    """Train, gate, calibrate, evaluate and register one model version."""
+    config = config or ModelConfig()
+    tags = settings.approved_tags
+    location = data_location or settings.data_location
+
+    on_step(STEPS[0])
+    items, summary = load_dataset(location, tags)
+    splits = split(
+        items,
+        seed=settings.seed,
+        validation_fraction=settings.validation_fraction,
+        test_fraction=settings.test_fraction,
+    )
+    texts = {name: [i.text for i in part] for name, part in splits.as_dict().items()}
+
+    on_step(STEPS[1])
+    pipeline = build_pipeline(config, settings.seed)
+    pipeline.fit(texts["train"], [i.tag for i in splits.train])
+
+    on_step(STEPS[2])
+    onnx_bytes = export_onnx(pipeline)
+    tagger = OnnxTagger(onnx_bytes)
+
+    on_step(STEPS[3])
+    parity = {
+        name: assert_parity(pipeline, onnx_bytes, part, settings.parity_tolerance)
+        for name, part in texts.items()
+    }
+
+    on_step(STEPS[4])
+    classes = tagger.classes
+    calibration = calibrate(
+        tagger.predict_proba(texts["validation"]),
+        classes,
+        [i.tag for i in splits.validation],
+        settings.target_precision,
+        settings.calibration_strategy,
+    )
+
+    on_step(STEPS[5])
+    report = evaluate(
+        [i.tag for i in splits.test],
+        tagger.predict_proba(texts["test"]),
+        classes,
+        calibration.thresholds,
+        tags,
+        [EvalItem(title=i.title, description=i.description) for i in splits.test],
+    )
+
+    on_step(STEPS[6])
+    data_hash = dataset_hash(items)
+    with ModelRegistry.open(settings) as registry:
+        stable = registry.stable()
+        params = {
+            **config.model_dump(mode="json"),
+            "seed": settings.seed,
+            "validation_fraction": settings.validation_fraction,
+            "test_fraction": settings.test_fraction,
+            "calibration_strategy": calibration.strategy,
+            "target_precision": calibration.target_precision,
+        }
+        context = {
+            "data location": location,
+            "data hash": data_hash,
+            "parent version": stable.version if stable else "none",
+        }
+        artifacts = {
+            "model.onnx": onnx_bytes,
+            "pipeline.joblib": _dump(pipeline),
+            "splits.json": _splits_json(splits),
+            **_render_report(report, context),
+        }
+        metrics = {
+            "test": report.model_dump(mode="json")["overall"],
+            "auto": report.model_dump(mode="json")["auto"],
+            "validation_coverage": calibration.validation_coverage,
+            "validation_precision": calibration.validation_precision,
+            "parity": {name: p.max_abs_diff for name, p in parity.items()},
+            "data": {
+                "n_items": summary.n_items,
+                "class_counts": summary.class_counts,
+                "split_sizes": {k: len(v) for k, v in splits.as_dict().items()},
+            },
+        }
+        card = render_model_card(
+            model_name=settings.model_name,
+            onnx_bytes=onnx_bytes,
+            data_location=location,
+            data_hash=data_hash,
+            summary=summary,
+            splits=splits,
+            params=params,
+            report=report,
+            calibration=calibration,
+            parity=parity,
+            parent_version=stable.version if stable else None,
+        )
+        artifacts["model_card.md"] = card.encode()
+        version = registry.register(
+            artifacts=artifacts,
+            data_hash=data_hash,
+            params=params,
+            metrics=metrics,
+            thresholds=calibration.thresholds,
+            classes=list(classes),
+            model_card=card,
+        )
+    return TrainResult(version, report, calibration, parity, summary, splits)
+
+
+def _dump(obj: object) -> bytes:
+    buffer = io.BytesIO()
+    joblib.dump(obj, buffer)
+    return buffer.getvalue()
+
+
+def _splits_json(splits: Splits) -> bytes:
+    ids = {name: sorted(i.id for i in part) for name, part in splits.as_dict().items()}
+    return json.dumps(ids, indent=2, sort_keys=True).encode()
+
+
+def _render_report(report: EvaluationReport, context: dict[str, str]) -> dict[str, bytes]:
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = write_report(
+            report, Path(tmp), title="Evaluation on the test split", context=context
+        )
+        return {path.name: path.read_bytes() for path in paths.values()}
