@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PUBLIC_DATASET_URL = (
@@ -77,6 +77,52 @@ class Settings(BaseSettings):
     max_title_chars: int = Field(300, gt=0, description="Longest title accepted.")
     max_description_chars: int = Field(5000, gt=0, description="Longest description accepted.")
     log_level: str = Field("INFO", description="Log level of every process.")
+
+    # --- Kafka -----------------------------------------------------------------------
+    kafka_bootstrap_servers: str = Field(
+        "127.0.0.1:9092", description="Comma-separated host:port list of Kafka brokers."
+    )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="How clients talk to the brokers."
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
+        None, description="SASL mechanism when the protocol is SASL_*."
+    )
+    kafka_sasl_username: str | None = Field(None, description="SASL user name.")
+    kafka_sasl_password: SecretStr | None = Field(None, description="SASL password.")
+    kafka_ssl_cafile: Path | None = Field(None, description="CA bundle to verify brokers.")
+    kafka_ssl_certfile: Path | None = Field(None, description="Client certificate (mutual TLS).")
+    kafka_ssl_keyfile: Path | None = Field(None, description="Client key (mutual TLS).")
+    kafka_enable_idempotence: bool = Field(
+        False,
+        description="Idempotent producers; turn on for Apache Kafka (the embedded broker "
+        "rejects InitProducerId, see SPEC section 11).",
+    )
+    kafka_request_timeout_ms: int = Field(
+        5000, gt=0, description="How long a produce may wait for the broker's acknowledgement."
+    )
+    kafka_partitions: int = Field(
+        4, ge=1, description="Partitions per topic when tagstream creates topics."
+    )
+    kafka_replication_factor: int = Field(1, ge=1, description="Replicas per created topic.")
+    topic_raw: str = Field("content.raw", description="Accepted items.")
+    topic_classified: str = Field("content.classified", description="Every item's decision.")
+    topic_review: str = Field("review.requests", description="Items routed to humans.")
+    topic_feedback: str = Field("feedback.labels", description="Gold labels.")
+    topic_models: str = Field("models.events", description="Registry and rollout events.")
+    topic_dlq: str = Field("content.dlq", description="Records that could not be processed.")
+
+    @property
+    def topics(self) -> tuple[str, ...]:
+        """Every topic tagstream uses, in pipeline order."""
+        return (
+            self.topic_raw,
+            self.topic_classified,
+            self.topic_review,
+            self.topic_feedback,
+            self.topic_models,
+            self.topic_dlq,
+        )
 
     @field_validator("approved_tags", mode="before")
     @classmethod

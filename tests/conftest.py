@@ -1,1 +1,1 @@
-pytest_plugins = ["tests.fixtures.db", "tests.fixtures.data"]
+pytest_plugins = ["tests.fixtures.db", "tests.fixtures.data", "tests.fixtures.kafka"]

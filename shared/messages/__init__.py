@@ -1,0 +1,27 @@
+"""Message contracts, one module per topic. JSON Schemas are generated into ``schemas/``."""
+
+from shared.messages.base import MAX_MESSAGE_BYTES, Message, MessageError
+from shared.messages.classified import NEEDS_REVIEW, Classification
+from shared.messages.content import ContentItem
+from shared.messages.dlq import DeadLetter
+from shared.messages.review import ReviewRequest
+
+#: default topic name -> the message on it (topic names themselves are settings)
+MESSAGES: dict[str, type[Message]] = {
+    "content.raw": ContentItem,
+    "content.classified": Classification,
+    "review.requests": ReviewRequest,
+    "content.dlq": DeadLetter,
+}
+
+__all__ = [
+    "MAX_MESSAGE_BYTES",
+    "MESSAGES",
+    "NEEDS_REVIEW",
+    "Classification",
+    "ContentItem",
+    "DeadLetter",
+    "Message",
+    "MessageError",
+    "ReviewRequest",
+]

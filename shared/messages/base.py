@@ -1,0 +1,58 @@
+"""What every message on a topic shares: JSON, a schema version, strict validation.
+
+Decoding never raises anything but ``MessageError``, whose ``reason`` is what the
+dead-letter entry records, so a consumer can route any bad record to the DLQ and go on.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, ClassVar, Self
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+MAX_MESSAGE_BYTES = 1_000_000
+
+
+class MessageError(ValueError):
+    """A record that cannot be decoded; ``reason`` is short and names what is wrong."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Message(BaseModel):
+    """Base of every topic's message: frozen, strict about unknown fields."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    SUPPORTED_VERSIONS: ClassVar[frozenset[int]] = frozenset({1})
+
+    def encode(self) -> bytes:
+        return self.model_dump_json(exclude_none=True).encode()
+
+    @classmethod
+    def decode(cls, raw: bytes | None, max_bytes: int = MAX_MESSAGE_BYTES) -> Self:
+        if raw is None:
+            raise MessageError("empty record (no value)")
+        if len(raw) > max_bytes:
+            raise MessageError(f"oversized: {len(raw)} bytes > {max_bytes}")
+        try:
+            data: Any = json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise MessageError(f"invalid JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise MessageError("invalid message: a JSON object is expected")
+        version = data.get("schema_version")
+        if version not in cls.SUPPORTED_VERSIONS:
+            raise MessageError(
+                f"unsupported schema_version {version!r} for {cls.__name__} "
+                f"(supported: {sorted(cls.SUPPORTED_VERSIONS)})"
+            )
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = ".".join(str(p) for p in first["loc"]) or "message"
+            raise MessageError(f"invalid {field}: {first['msg']}") from None

@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from shared.messages import ContentItem, DeadLetter, MessageError
+from shared.messages.schemas import SCHEMA_DIR, render
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def item(**changes: object) -> dict[str, object]:
+    return {
+        "schema_version": 1,
+        "item_id": "a1",
+        "title": "t",
+        "received_at": NOW.isoformat(),
+        **changes,
+    }
+
+
+def test_round_trip() -> None:
+    original = ContentItem(item_id="a1", title="t", url="https://x.org", received_at=NOW)
+    assert ContentItem.decode(original.encode()) == original
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b"{not json", "invalid JSON"),
+        (b"\xff\xfe", "invalid JSON"),
+        (b"[1, 2]", "a JSON object is expected"),
+        (json.dumps(item(schema_version=2)).encode(), "unsupported schema_version 2"),
+        (json.dumps(item(schema_version=None)).encode(), "unsupported schema_version None"),
+        (json.dumps(item(title="")).encode(), "invalid title"),
+        (json.dumps(item(surprise=1)).encode(), "invalid surprise"),
+        (json.dumps(item(received_at="yesterday")).encode(), "invalid received_at"),
+        (None, "empty record"),
+    ],
+)
+def test_bad_records_raise_message_error_with_reason(raw: bytes | None, reason: str) -> None:
+    with pytest.raises(MessageError, match=reason):
+        ContentItem.decode(raw)
+
+
+def test_oversized_record_is_refused_before_parsing() -> None:
+    with pytest.raises(MessageError, match="oversized"):
+        ContentItem.decode(b"x" * 2000, max_bytes=1000)
+
+
+def test_dead_letter_keeps_original_bytes() -> None:
+    letter = DeadLetter(
+        stage="s",
+        error="e",
+        topic="t",
+        partition=0,
+        offset=1,
+        key_b64=DeadLetter.b64(b"k"),
+        value_b64=DeadLetter.b64(b"\x00raw") or "",
+        failed_at=NOW,
+    )
+    again = DeadLetter.decode(letter.encode())
+    assert again.original_value == b"\x00raw"
+    assert again.original_key == b"k"
+
+
+def test_committed_json_schemas_match_the_models() -> None:
+    """Regenerate with `python -m shared.messages.schemas` when a message changes."""
+    for name, text in render().items():
+        path = SCHEMA_DIR / name
+        assert path.is_file(), f"{path} missing: run python -m shared.messages.schemas"
+        assert path.read_text() == text, f"{name} drifted: run python -m shared.messages.schemas"
