@@ -31,9 +31,10 @@ data: ## Copy the dataset from ../shared/datasets into data/ (offline machines)
 	@if [ -f $(SHARED_DATA) ]; then cp $(SHARED_DATA) $(LOCAL_DATA) && echo "copied $(LOCAL_DATA)"; \
 	else echo "no $(SHARED_DATA); the public URL is used"; fi
 
-run: $(STAMP) ## Run tagstream locally (for now: make sure a stable model is registered)
+run: $(STAMP) ## Run tagstream locally: a model if none is stable, then broker, ingest, classifier
 	$(BIN)/tagstream db upgrade
 	$(BIN)/tagstream model ensure
+	$(BIN)/tagstream up
 
 test: $(STAMP) lint unit integration ## Lint, then unit tests, then integration tests
 

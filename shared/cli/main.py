@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from shared.cli import db, model
+from shared.cli import db, dlq, model, topics, up
 
 app = typer.Typer(
     name="tagstream",
@@ -14,6 +14,9 @@ app = typer.Typer(
 )
 app.add_typer(model.app, name="model")
 app.add_typer(db.app, name="db")
+app.add_typer(topics.app, name="topics")
+app.add_typer(dlq.app, name="dlq")
+app.command("up")(up.up)
 
 if __name__ == "__main__":
     app()

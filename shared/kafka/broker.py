@@ -29,9 +29,14 @@ def broker_binary() -> str:
 class EmbeddedBroker:
     """A broker process on 127.0.0.1:``port``; ``start()`` returns once it accepts clients."""
 
-    def __init__(self, port: int | None = None, log_file: Path | None = None) -> None:
+    def __init__(
+        self, port: int | None = None, log_file: Path | None = None, *, own_session: bool = False
+    ) -> None:
         self.port = port or free_port()
         self.log_file = log_file
+        # In its own session the terminal's Ctrl-C does not reach the broker, so a
+        # supervisor can stop it last, after the services have drained.
+        self.own_session = own_session
         self.process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
 
@@ -47,7 +52,10 @@ class EmbeddedBroker:
         if self.log_file is not None:
             self._log = self.log_file.open("ab")
         self.process = subprocess.Popen(
-            self.command(), stdout=self._log or subprocess.DEVNULL, stderr=subprocess.STDOUT
+            self.command(),
+            stdout=self._log or subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+            start_new_session=self.own_session,
         )
         wait_for_port(self.port, timeout, self.process)
         return self

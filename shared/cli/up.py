@@ -1,0 +1,304 @@
+"""``tagstream up``: the embedded system (broker, topics, services) under one supervisor.
+
+The broker is started first and stopped last; services are child processes restarted
+with exponential backoff when they exit (see ``shared.supervisor``). Ctrl-C or SIGTERM
+stops the services (SIGTERM, then SIGKILL after ``--stop-timeout``), then the broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import importlib.util
+import os
+import secrets
+import signal
+import socket
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Annotated
+
+import structlog
+import typer
+from dotenv import dotenv_values
+from rich.table import Table
+from rich.text import Text
+
+from shared.cli.common import err, load_settings, out
+from shared.kafka import ensure_topics
+from shared.kafka.broker import EmbeddedBroker
+from shared.observability.logging import configure_logging
+from shared.settings import Settings
+from shared.supervisor import RestartPolicy, ServiceSpec, Supervisor
+
+log = structlog.get_logger(__name__)
+
+#: (name, module run with ``python -m``, default port): one line per service ``up`` runs.
+#: A service reads its port from TAGSTREAM_<NAME>_PORT, which ``up`` sets.
+SERVICES: tuple[tuple[str, str, int], ...] = (
+    ("ingest", "services.ingest", 8001),
+    ("classifier", "services.classifier", 8002),
+    # ("review", "services.review", 8003),
+    # ("feedback", "services.feedback", 8004),
+    # ("rollout", "services.rollout", 8005),
+)
+API_KEYS_VAR = "TAGSTREAM_INGEST_API_KEYS"
+COLOURS = ("cyan", "magenta", "green", "yellow", "blue", "red")
+
+
+class UpError(Exception):
+    """Something the user can fix before ``up`` can run; the message says what."""
+
+
+@dataclass
+class Shutdown:
+    """Set by SIGINT/SIGTERM; a second signal makes the stop SIGKILL at once."""
+
+    event: threading.Event = field(default_factory=threading.Event)
+    supervisor: Supervisor | None = None
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        if self.event.is_set() and self.supervisor is not None:
+            self.supervisor.force_stop()
+        self.event.set()
+
+
+def service_specs(env: dict[str, str], api_key: str | None) -> list[ServiceSpec]:
+    """The services to run; those whose module is not installed are skipped with a note."""
+    specs = []
+    for name, module, default_port in SERVICES:
+        if importlib.util.find_spec(module) is None:
+            err.print(f"[yellow]note:[/yellow] {module} is not installed; {name} not started")
+            continue
+        port_var = f"TAGSTREAM_{name.upper()}_PORT"
+        port = int(env.get(port_var, default_port))
+        extra = {port_var: str(port)}
+        if name == "ingest" and api_key is not None:
+            extra[API_KEYS_VAR] = api_key
+        specs.append(ServiceSpec(name, [sys.executable, "-m", module], extra, port))
+    return specs
+
+
+def dev_api_key(settings: Settings) -> str | None:
+    """None when ingest has keys configured; else a fresh development key."""
+    configured = os.environ.get(API_KEYS_VAR) or dotenv_values(".env").get(API_KEYS_VAR)
+    if configured:
+        return None
+    if settings.environment == "production":
+        raise UpError(f"{API_KEYS_VAR} is not set; production never gets a generated key")
+    return secrets.token_urlsafe(24)
+
+
+def listening(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.05):
+            return True
+    except OSError:
+        return False
+
+
+def broker_port(settings: Settings) -> int:
+    first = settings.kafka_bootstrap_servers.split(",")[0].strip()
+    host, _, port = first.rpartition(":")
+    if host not in ("127.0.0.1", "localhost") or not port.isdigit():
+        raise UpError(
+            f"the embedded broker listens on 127.0.0.1:PORT, not {first}; "
+            "use --external-broker to run against that broker"
+        )
+    return int(port)
+
+
+def create_topics(settings: Settings, timeout: float = 15.0) -> list[str]:
+    try:
+        return asyncio.run(asyncio.wait_for(ensure_topics(settings), timeout))
+    except Exception as exc:
+        raise UpError(f"cannot reach Kafka at {settings.kafka_bootstrap_servers}: {exc!r}") from exc
+
+
+def exit_text(code: int | None) -> str:
+    if code is None:
+        return "-"
+    if code < 0:
+        with contextlib.suppress(ValueError):
+            return signal.Signals(-code).name
+    return str(code)
+
+
+def status_table(supervisor: Supervisor) -> Table:
+    table = Table("service", "pid", "state", "restarts", "last exit", "port")
+    now = time.monotonic()
+    for c in supervisor.children:
+        state: str = c.state
+        if c.state == "backoff" and c.restart_at is not None:
+            state = f"backoff ({max(c.restart_at - now, 0):.1f}s)"
+        table.add_row(
+            c.spec.name,
+            str(c.pid or "-"),
+            state,
+            str(c.restarts),
+            exit_text(c.last_exit_code),
+            str(c.spec.port or "-"),
+        )
+    return table
+
+
+def print_guide(
+    settings: Settings, specs: list[ServiceSpec], api_key: str | None, log_dir: Path, key_file: Path
+) -> None:
+    """Where everything is; plain lines (no box) so that nothing is cut off or wrapped."""
+    say = functools.partial(out.print, soft_wrap=True, highlight=False)
+    ports = {s.name: s.port for s in specs}
+    out.rule("[bold]tagstream is up[/bold]")
+    if api_key is not None:
+        say(f"development API key: [bold yellow]{api_key}[/bold yellow]")
+        say(f"  (also in {key_file} while `up` runs; set {API_KEYS_VAR} to choose your own)")
+    if "ingest" in ports:
+        url = f"http://127.0.0.1:{ports['ingest']}"
+        key = f"$(cat {key_file})" if api_key is not None else f"<one of {API_KEYS_VAR}>"
+        say(f"post an item:  KEY={key}")
+        say(
+            f'  curl -s -X POST {url}/v1/items -H "Authorization: Bearer $KEY" '
+            "-H 'Content-Type: application/json' "
+            '-d \'{"title": "A transformer for tagging", "description": "NLP", '
+            '"url": "https://example.com/post"}\''
+        )
+    for name, port in ports.items():
+        if port:
+            base = f"http://127.0.0.1:{port}"
+            say(f"{name + ':':<14} {base}/healthz  {base}/readyz  {base}/metrics")
+    say(f"decisions:     tagstream topics tail {settings.topic_classified}")
+    say(f"dead letters:  tagstream topics tail {settings.topic_dlq} --from-beginning")
+    say("               tagstream dlq replay --dry-run   (then without --dry-run)")
+    say(f"logs:          {log_dir}/<service>.log   (broker: {log_dir}/broker.log)")
+    say("stop:          Ctrl-C (a second Ctrl-C kills at once)")
+    out.rule()
+
+
+def echo_line(name: str, line: str) -> None:
+    colour = COLOURS[[n for n, _, _ in SERVICES].index(name) % len(COLOURS)]
+    out.print(Text.assemble((f"{name:<10} | ", colour), line), soft_wrap=True)
+
+
+def up(
+    external_broker: Annotated[
+        bool,
+        typer.Option(
+            "--external-broker",
+            help="Use the broker at TAGSTREAM_KAFKA_BOOTSTRAP_SERVERS instead of starting one.",
+        ),
+    ] = False,
+    logs: Annotated[
+        bool, typer.Option("--logs/--no-logs", help="Copy service output to the terminal.")
+    ] = True,
+    log_dir: Annotated[Path, typer.Option(help="Folder of <service>.log files.")] = Path("var/log"),
+    stop_timeout: Annotated[
+        float, typer.Option(min=0, help="Seconds services get after SIGTERM before SIGKILL.")
+    ] = 20.0,
+) -> None:
+    """Run the broker, the topics and every service, restarting services that crash.
+
+    The embedded broker keeps data in memory: stopping `up` loses every topic. Without
+    TAGSTREAM_INGEST_API_KEYS a development key is generated and printed (never in
+    production). Ctrl-C or SIGTERM stops everything; the exit code is then 0.
+    """
+    settings = load_settings()
+    configure_logging("up", settings.log_level)
+    shutdown = Shutdown()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, shutdown)
+    log_dir.mkdir(parents=True, exist_ok=True)
+    key_file = log_dir.parent / "dev-api-key"
+    broker: EmbeddedBroker | None = None
+    supervisor: Supervisor | None = None
+    wrote_key = False
+    code = 0
+    try:
+        api_key = dev_api_key(settings)
+        if not external_broker:
+            port = broker_port(settings)
+            if listening(port):
+                raise UpError(
+                    f"something already listens on 127.0.0.1:{port} (another `tagstream up`?); "
+                    "stop it, or pass --external-broker to use it"
+                )
+            broker = EmbeddedBroker(port, log_file=log_dir / "broker.log", own_session=True)
+            try:
+                broker.start()
+            except (OSError, RuntimeError, TimeoutError) as exc:
+                raise UpError(
+                    f"the embedded broker did not start: {exc} (see {broker.log_file})"
+                ) from exc
+            log.info(
+                "broker_started",
+                bootstrap_servers=broker.bootstrap_servers,
+                pid=broker.process.pid if broker.process else None,
+            )
+        created = create_topics(settings)
+        log.info("topics_ready", created=created, partitions=settings.kafka_partitions)
+        specs = service_specs(dict(os.environ), api_key)
+        busy = [f"{s.name} ({s.port})" for s in specs if s.port and listening(s.port)]
+        if busy:
+            raise UpError(f"ports already in use: {', '.join(busy)}; is another `up` running?")
+        if api_key is not None:
+            key_file.touch(mode=0o600)
+            key_file.chmod(0o600)  # before the secret is written, also if it existed
+            key_file.write_text(api_key + "\n")
+            wrote_key = True
+        if shutdown.event.is_set():
+            return
+        sup = Supervisor(
+            specs,
+            log_dir=log_dir,
+            policy=RestartPolicy(),
+            stop_timeout=stop_timeout,
+            echo=echo_line if logs else None,
+        )
+        sup.on_restart = lambda _child: out.print(status_table(sup))
+        supervisor = shutdown.supervisor = sup.start()
+        print_guide(settings, specs, api_key, log_dir, key_file)
+        code = supervise(supervisor, broker, shutdown.event)
+    except UpError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        code = 1
+    finally:
+        if supervisor is not None:
+            err.print("stopping services…")
+            supervisor.stop()
+            out.print(status_table(supervisor))
+        if broker is not None:
+            broker.stop()
+            err.print("broker stopped")
+        if wrote_key:
+            key_file.unlink(missing_ok=True)
+    if code:
+        raise typer.Exit(code)
+
+
+def supervise(supervisor: Supervisor, broker: EmbeddedBroker | None, stop: threading.Event) -> int:
+    """Run until ``stop``; announce each service once it listens. 1 if the broker died."""
+    announced: set[int] = set()
+    while not stop.wait(0.1):
+        supervisor.check()
+        if broker is not None and broker.process is not None and broker.process.poll() is not None:
+            log.error("broker_exited", exit_code=broker.process.returncode)
+            err.print("[red]error:[/red] the embedded broker exited; stopping (its data is lost)")
+            return 1
+        for child in supervisor.children:
+            pid, port = child.pid, child.spec.port
+            if (
+                child.state == "running"
+                and pid
+                and port
+                and pid not in announced
+                and listening(port)
+            ):
+                announced.add(pid)
+                out.print(
+                    f"[green]✓[/green] {child.spec.name} listening on http://127.0.0.1:{port}"
+                )
+    return 0
