@@ -13,6 +13,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy import MetaData
 
 from shared.db.session import make_engine
 
@@ -22,9 +23,14 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 _UPGRADE_LOCK = threading.Lock()
 
 
-def alembic_config(url: str) -> Config:
-    """An Alembic configuration pointing at tagstream's migrations and the database ``url``."""
+def alembic_config(url: str, target_metadata: MetaData | None = None) -> Config:
+    """An Alembic configuration pointing at tagstream's migrations and the database ``url``.
+
+    ``target_metadata`` is needed only to autogenerate a revision: import every table
+    module first, then pass ``shared.db.base.Base.metadata``.
+    """
     config = Config()
+    config.attributes["target_metadata"] = target_metadata
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     # Passed as an attribute, not the "sqlalchemy.url" option, because ConfigParser would
     # treat any "%" in the URL (URL-encoded passwords) as interpolation.

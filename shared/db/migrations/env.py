@@ -9,14 +9,15 @@ from alembic import context
 from alembic.autogenerate.api import AutogenContext
 from sqlalchemy import text
 
-import shared.registry.tables  # noqa: F401  (registers the registry tables on the metadata)
-from shared.db.base import Base, UtcDateTime
+from shared.db.base import UtcDateTime
 from shared.db.session import make_engine, normalize_url, writer
 
 config = context.config
 # Arbitrary constant naming tagstream's migration lock among PostgreSQL advisory locks.
 _MIGRATION_LOCK_KEY = 0x7461677374726D  # "tagstrm"
-target_metadata = Base.metadata
+# Only autogenerate needs the tables' metadata; the caller passes it (after importing the
+# table modules of shared and services) so shared/ never imports services/.
+target_metadata = config.attributes.get("target_metadata")
 
 
 def _database_url() -> str:

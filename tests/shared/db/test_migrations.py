@@ -10,6 +10,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
+import services.ingest.tables  # noqa: F401  (puts the ingest table on the metadata)
 import shared.registry.tables  # noqa: F401  (puts the registry tables on the metadata)
 from shared.db.base import Base
 from shared.db.migrate import alembic_config, current, upgrade
@@ -17,6 +18,8 @@ from shared.db.session import make_engine
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 REGISTRY_TABLES = {"model_versions", "model_artifacts", "model_status_changes"}
+INGEST_TABLES = {"ingest_items"}
+HEAD = "0002"
 
 
 def _tables(url: str) -> set[str]:
@@ -32,15 +35,15 @@ def test_upgrade_creates_the_tables(database_url: str) -> None:
 
     upgrade(database_url)
 
-    assert current(database_url) == "0001"
-    assert _tables(database_url) == REGISTRY_TABLES | {"alembic_version"}
+    assert current(database_url) == HEAD
+    assert _tables(database_url) == REGISTRY_TABLES | INGEST_TABLES | {"alembic_version"}
 
 
 def test_second_upgrade_is_a_no_op(database_url: str) -> None:
     upgrade(database_url)
     upgrade(database_url)
 
-    assert current(database_url) == "0001"
+    assert current(database_url) == HEAD
 
 
 def test_migrations_match_the_table_metadata(database_url: str) -> None:
@@ -82,7 +85,7 @@ def test_concurrent_upgrades_in_threads_both_succeed(database_url: str) -> None:
         thread.join(timeout=30)
 
     assert errors == []
-    assert current(database_url) == "0001"
+    assert current(database_url) == HEAD
 
 
 def test_concurrent_upgrades_in_processes_both_succeed(database_url: str) -> None:
@@ -100,4 +103,4 @@ def test_concurrent_upgrades_in_processes_both_succeed(database_url: str) -> Non
     outputs = [process.communicate(timeout=60)[0] for process in processes]
 
     assert [process.returncode for process in processes] == [0, 0], outputs
-    assert current(database_url) == "0001"
+    assert current(database_url) == HEAD

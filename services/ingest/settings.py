@@ -1,0 +1,78 @@
+"""Ingest settings: the shared base plus the HTTP server, auth and input limits."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import NoDecode
+
+from shared.settings import Settings
+
+#: shortest API key production accepts; shorter ones look like placeholders ("dev", "test")
+MIN_PRODUCTION_KEY_CHARS = 16
+
+
+class IngestSettings(Settings):
+    """Settings of the ingest service (``TAGSTREAM_INGEST_*``)."""
+
+    ingest_host: str = Field("127.0.0.1", description="Interface the HTTP server listens on.")
+    ingest_port: int = Field(8001, ge=1, le=65535, description="Port the HTTP server listens on.")
+    ingest_api_keys: Annotated[tuple[SecretStr, ...], NoDecode] = Field(
+        (),
+        description="Comma-separated scraper API keys (Bearer tokens). Hashed at start-up; "
+        "required in production. With none set, every request is refused with 401.",
+    )
+    ingest_max_body_bytes: int = Field(
+        1_048_576, gt=0, description="Largest request body accepted (bytes); larger is 413."
+    )
+    ingest_max_batch_items: int = Field(
+        500, gt=0, description="Most items one POST /v1/items:batch may carry; more is 413."
+    )
+    ingest_max_url_chars: int = Field(2048, gt=0, description="Longest url accepted.")
+    ingest_max_source_chars: int = Field(200, gt=0, description="Longest source accepted.")
+    ingest_max_external_id_chars: int = Field(
+        200, gt=0, description="Longest external_id accepted."
+    )
+    ingest_produce_timeout_seconds: float = Field(
+        5.0,
+        gt=0,
+        description="How long a request waits for the broker to acknowledge its items "
+        "before answering 503.",
+    )
+    ingest_retry_after_seconds: int = Field(
+        5, ge=1, description="Retry-After sent with 503 when the broker or database is down."
+    )
+    ingest_readiness_timeout_seconds: float = Field(
+        1.0, gt=0, description="Time limit of each readiness check (database, broker)."
+    )
+    ingest_readiness_cache_seconds: float = Field(
+        1.0, ge=0, description="How long a readiness result is reused before checking again."
+    )
+    ingest_connect_backoff_max_seconds: float = Field(
+        5.0,
+        gt=0,
+        description="Longest pause between attempts to connect the producer at start-up.",
+    )
+
+    @field_validator("ingest_api_keys", mode="before")
+    @classmethod
+    def _parse_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @model_validator(mode="after")
+    def _refuse_missing_keys_in_production(self) -> IngestSettings:
+        if self.environment != "production":
+            return self
+        if not self.ingest_api_keys:
+            raise ValueError(
+                "production needs TAGSTREAM_INGEST_API_KEYS (comma-separated scraper API keys)"
+            )
+        if any(len(k.get_secret_value()) < MIN_PRODUCTION_KEY_CHARS for k in self.ingest_api_keys):
+            raise ValueError(
+                f"TAGSTREAM_INGEST_API_KEYS: every key needs at least "
+                f"{MIN_PRODUCTION_KEY_CHARS} characters in production"
+            )
+        return self
