@@ -1,0 +1,1 @@
+"""The classifier service: content.raw -> model -> content.classified / review.requests."""
