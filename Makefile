@@ -49,8 +49,10 @@ unit: $(STAMP) ## Fast tests (no real dataset training)
 integration: $(STAMP) ## Slow tests: training on the real dataset end to end
 	$(BIN)/pytest -m "slow" -q
 
-bench: $(STAMP) ## Benchmarks; JSON and markdown reports in bench-results/
+bench: $(STAMP) ## Benchmarks (inference, classifier throughput, end-to-end latency) -> bench-results/
 	$(BIN)/python -m tests.bench.bench_inference --out bench-results
+	$(BIN)/python -m tests.bench.bench_classifier --out bench-results
+	$(BIN)/python -m tests.bench.bench_e2e --out bench-results
 
 format: $(STAMP) ## Apply ruff fixes and formatting
 	$(BIN)/ruff check --fix .

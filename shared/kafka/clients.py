@@ -54,5 +54,8 @@ def create_consumer(
         "group_id": group_id,
         "enable_auto_commit": False,
         "auto_offset_reset": "earliest",
+        # The embedded broker does not answer a held fetch when records arrive, so the
+        # fetch wait is the latency floor of a quiet stream (500 ms by default).
+        "fetch_max_wait_ms": 50,
     }
     return AIOKafkaConsumer(*topics, **{**options, **overrides})

@@ -20,7 +20,9 @@ class Classification(Message):
     route: Literal["auto", "review"]
     confidence: float = Field(ge=0, le=1, description="Probability of the model's top tag.")
     predicted_tag: str | None = Field(
-        None, description="The model's top approved tag, also when routed to review."
+        None,
+        description="The model's top tag when it is approved (also when routed to review); "
+        "absent when the top tag is outside the approved list.",
     )
     probabilities: dict[str, float] = Field(description="Probability of every approved tag.")
     model_version: str

@@ -20,7 +20,9 @@ class ReviewRequest(Message):
     reason: Literal["low_confidence", "unapproved_tag", "audit"] = Field(
         description="Why a human should look: low confidence, a tag outside the list, or audit."
     )
-    predicted_tag: str | None = Field(None, description="The model's top approved tag, if any.")
+    predicted_tag: str | None = Field(
+        None, description="The model's top tag when approved; absent when it is not."
+    )
     confidence: float = Field(ge=0, le=1)
     probabilities: dict[str, float]
     model_version: str
