@@ -1,0 +1,189 @@
+"""End-to-end latency at a fixed offered load: HTTP 202 -> decision on content.classified.
+
+Starts a real embedded broker, trains the default model into a scratch registry, runs the
+ingest and classifier services as processes, offers ``--rate`` items/s for ``--seconds``
+(open loop: requests are sent on schedule whether or not earlier ones finished) and
+records, per item, the time of its 202 and the time its decision was read back.
+
+    python -m tests.bench.bench_e2e --out bench-results [--rate 200 --seconds 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+from aiokafka import AIOKafkaConsumer
+from rich.console import Console
+
+from shared.kafka import client_options, ensure_topics
+from shared.kafka.broker import EmbeddedBroker
+from shared.messages import Classification
+from shared.ml import training
+from shared.settings import Settings
+from tests.fixtures.services import ServiceProcess, port, running, service_env
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_DATA = REPO_ROOT / "data" / "madewithml-dataset.csv"
+KEY = "bench-key"
+TARGET_P99_MS = 50.0
+
+
+async def watch_decisions(settings: Settings, seen: dict[str, float], stop: asyncio.Event) -> None:
+    consumer = AIOKafkaConsumer(
+        settings.topic_classified,
+        **client_options(settings),
+        group_id=None,
+        auto_offset_reset="latest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    try:
+        while not stop.is_set():
+            batch = await consumer.getmany(timeout_ms=50)
+            now = time.perf_counter()
+            for records in batch.values():
+                for record in records:
+                    seen.setdefault(Classification.decode(record.value).item_id, now)
+    finally:
+        await consumer.stop()
+
+
+async def offer_load(
+    url: str, rows: list[dict[str, str]], rate: float, seconds: float
+) -> tuple[dict[str, float], list[float], int]:
+    """Open loop: item i is sent at start + i / rate. Returns 202 times, accept latencies."""
+    accepted_at: dict[str, float] = {}
+    accept_ms: list[float] = []
+    failures = 0
+    total = int(rate * seconds)
+    async with httpx.AsyncClient(
+        base_url=url,
+        headers={"Authorization": f"Bearer {KEY}"},
+        timeout=10,
+        limits=httpx.Limits(max_connections=64),
+    ) as client:
+
+        async def send(i: int) -> None:
+            nonlocal failures
+            row = rows[i % len(rows)]
+            body = {"title": f"{row['title']} #{i}", "description": row["description"]}
+            sent = time.perf_counter()
+            response = await client.post("/v1/items", json=body)
+            done = time.perf_counter()
+            if response.status_code != 202:
+                failures += 1
+                return
+            accepted_at[response.json()["id"]] = done
+            accept_ms.append((done - sent) * 1e3)
+
+        start = time.perf_counter()
+        tasks = []
+        for i in range(total):
+            delay = start + i / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(send(i)))
+        await asyncio.gather(*tasks)
+    return accepted_at, accept_ms, failures
+
+
+def pct(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) if values else float("nan")
+
+
+async def run(data: Path, rate: float, seconds: float) -> dict[str, object]:
+    console = Console(width=120)
+    with tempfile.TemporaryDirectory() as tmp, EmbeddedBroker() as broker:
+        work = Path(tmp)
+        settings = Settings(
+            environment="test",
+            kafka_bootstrap_servers=broker.bootstrap_servers,
+            registry_dir=work / "registry",
+            database_url=f"sqlite:///{work / 'db.sqlite'}",
+        )
+        await ensure_topics(settings)
+        version = training.train(settings, data_location=str(data)).version
+        env = service_env(
+            settings,
+            TAGSTREAM_INGEST_API_KEYS=KEY,
+            TAGSTREAM_INGEST_PORT=port(),
+            TAGSTREAM_CLASSIFIER_PORT=port(),
+        )
+        ingest = ServiceProcess("ingest", env, int(env["TAGSTREAM_INGEST_PORT"]), work)
+        classifier = ServiceProcess("classifier", env, int(env["TAGSTREAM_CLASSIFIER_PORT"]), work)
+        with data.open(newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+        with running(ingest.start("/readyz"), classifier.start("/readyz", timeout=120)):
+            seen: dict[str, float] = {}
+            stop = asyncio.Event()
+            watcher = asyncio.create_task(watch_decisions(settings, seen, stop))
+            await asyncio.sleep(2)  # watcher assigned before the load starts
+            console.print(f"offering {rate:g} items/s for {seconds:g} s ...")
+            accepted_at, accept_ms, failures = await offer_load(ingest.url, rows, rate, seconds)
+            deadline = time.perf_counter() + 30
+            # bounded poll: the watcher task fills ``seen`` as decisions arrive
+            while not set(accepted_at) <= set(seen) and time.perf_counter() < deadline:  # noqa: ASYNC110
+                await asyncio.sleep(0.1)
+            stop.set()
+            await watcher
+    e2e_ms = [(seen[i] - t) * 1e3 for i, t in accepted_at.items() if i in seen]
+    report: dict[str, object] = {
+        "model_version": version.version,
+        "offered_rate_per_s": rate,
+        "seconds": seconds,
+        "accepted": len(accepted_at),
+        "non_202": failures,
+        "decided": len(e2e_ms),
+        "lost": len(accepted_at) - len(e2e_ms),
+        "accept_ms": {"p50": pct(accept_ms, 50), "p99": pct(accept_ms, 99)},
+        "e2e_ms": {"p50": pct(e2e_ms, 50), "p99": pct(e2e_ms, 99), "max": max(e2e_ms, default=0)},
+        "target_p99_ms": TARGET_P99_MS,
+        "met": bool(e2e_ms) and pct(e2e_ms, 99) <= TARGET_P99_MS,
+        "cpus": os.cpu_count(),
+    }
+    console.print_json(data=report)
+    return report
+
+
+def write_report(out: Path, report: dict[str, object]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "e2e.json").write_text(json.dumps(report, indent=2) + "\n")
+    e2e, acc = report["e2e_ms"], report["accept_ms"]
+    assert isinstance(e2e, dict)
+    assert isinstance(acc, dict)
+    (out / "e2e.md").write_text(
+        "# End-to-end latency (HTTP 202 -> decision on content.classified)\n\n"
+        f"Offered {report['offered_rate_per_s']:g} items/s for {report['seconds']:g} s "
+        "(open loop), one ingest and one classifier "
+        f"process, embedded broker, {os.cpu_count()} CPU(s), model {report['model_version']}.\n\n"
+        "| accepted | non-202 | decided | lost | accept p50 ms | accept p99 ms "
+        "| e2e p50 ms | e2e p99 ms | e2e max ms |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+        f"| {report['accepted']} | {report['non_202']} | {report['decided']} | {report['lost']} "
+        f"| {acc['p50']:.1f} | {acc['p99']:.1f} | {e2e['p50']:.1f} | {e2e['p99']:.1f} "
+        f"| {e2e['max']:.1f} |\n\n"
+        f"- p99 end to end <= {TARGET_P99_MS:g} ms: **{'yes' if report['met'] else 'no'}**\n"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    default = os.environ.get("TAGSTREAM_DATA_LOCATION", str(DEFAULT_DATA))
+    parser.add_argument("--data", type=Path, default=Path(default))
+    parser.add_argument("--out", type=Path, default=Path("bench-results"))
+    parser.add_argument("--rate", type=float, default=200.0, help="offered items per second")
+    parser.add_argument("--seconds", type=float, default=60.0, help="how long to offer load")
+    args = parser.parse_args()
+    write_report(args.out, asyncio.run(run(args.data, args.rate, args.seconds)))
+
+
+if __name__ == "__main__":
+    main()
