@@ -4,6 +4,7 @@ from shared.messages.base import MAX_MESSAGE_BYTES, Message, MessageError
 from shared.messages.classified import NEEDS_REVIEW, Classification
 from shared.messages.content import ContentItem
 from shared.messages.dlq import DeadLetter
+from shared.messages.feedback import FeedbackLabel
 from shared.messages.review import ReviewRequest
 
 #: default topic name -> the message on it (topic names themselves are settings)
@@ -12,6 +13,7 @@ MESSAGES: dict[str, type[Message]] = {
     "content.classified": Classification,
     "review.requests": ReviewRequest,
     "content.dlq": DeadLetter,
+    "feedback.labels": FeedbackLabel,
 }
 
 __all__ = [
@@ -21,6 +23,7 @@ __all__ = [
     "Classification",
     "ContentItem",
     "DeadLetter",
+    "FeedbackLabel",
     "Message",
     "MessageError",
     "ReviewRequest",
