@@ -1,0 +1,1 @@
+"""Human review: the review queue with leased claims, labels relayed to feedback.labels."""

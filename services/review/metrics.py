@@ -1,0 +1,69 @@
+"""Review metrics, defined once on a registry the caller owns (tests pass their own)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+DECISION_BUCKETS = (1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800)
+
+
+class ReviewMetrics:
+    """Every metric of the review service, registered on ``registry``."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.queue_depth = Gauge(
+            "tagstream_review_queue_depth",
+            "Items waiting for a label (claimed or not).",
+            registry=registry,
+        )
+        self.oldest_age = Gauge(
+            "tagstream_review_oldest_item_age_seconds",
+            "Age of the oldest waiting item since it was received; 0 when the queue is empty.",
+            registry=registry,
+        )
+        self.labels = Counter(
+            "tagstream_review_labels",
+            "Labels produced to feedback.labels, by source and audit flag "
+            "(labels per minute = rate of this).",
+            ["source", "audit"],
+            registry=registry,
+        )
+        self.decision_seconds = Histogram(
+            "tagstream_review_decision_seconds",
+            "Reviewer's time from claim to label.",
+            buckets=DECISION_BUCKETS,
+            registry=registry,
+        )
+        self.audit_labels = Counter(
+            "tagstream_review_audit_labels",
+            "Labels of auto-accepted audit items, by whether they matched the model's tag "
+            "(audit precision = match=true / all).",
+            ["match"],
+            registry=registry,
+        )
+        self.claims = Counter(
+            "tagstream_review_claims",
+            "Claim requests by result (claimed, held, empty).",
+            ["result"],
+            registry=registry,
+        )
+        self.requests_stored = Counter(
+            "tagstream_review_requests",
+            "Review requests consumed, by result (stored, duplicate, dead_lettered).",
+            ["result"],
+            registry=registry,
+        )
+
+    def label_relayed(self, payload: dict[str, object]) -> None:
+        """Count one label the relay produced (metrics follow what reached Kafka)."""
+        audit = bool(payload.get("audit", False))
+        self.labels.labels(
+            source=str(payload.get("source", "reviewer")), audit=str(audit).lower()
+        ).inc()
+        seconds = payload.get("decision_seconds")
+        if isinstance(seconds, int | float):
+            self.decision_seconds.observe(float(seconds))
+        if audit:
+            match = payload.get("tag") == payload.get("predicted_tag")
+            self.audit_labels.labels(match=str(match).lower()).inc()

@@ -1,0 +1,83 @@
+"""``tagstream users``: review accounts (reviewers and admins) and their API tokens.
+
+The accounts live in the review service's tables, so this command imports the review
+service's account functions (lazily, only when run).
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+
+from shared.cli.common import err, load_settings, out
+from shared.db.migrate import upgrade
+from shared.db.session import make_engine, make_session_factory
+
+app = typer.Typer(help="Review accounts and their API tokens.", no_args_is_help=True)
+
+
+class RoleChoice(StrEnum):
+    reviewer = "reviewer"
+    admin = "admin"
+
+
+@app.command("add")
+def add(
+    name: Annotated[str, typer.Argument(help="Account name (shown as the labeler).")],
+    role: Annotated[RoleChoice, typer.Option("--role", help="reviewer or admin.")] = (
+        RoleChoice.reviewer
+    ),
+    password_stdin: Annotated[
+        bool,
+        typer.Option(
+            "--password-stdin", help="Read a web-login password from the first line of stdin."
+        ),
+    ] = False,
+) -> None:
+    """Create an account; its API token is printed once, alone on the last line."""
+    from services.review.auth import AccountExists, create_account
+
+    name = name.strip()
+    if not name or len(name) > 100:
+        err.print("[red]error:[/red] NAME must be 1 to 100 characters")
+        raise typer.Exit(2)
+    password: str | None = None
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+        if len(password) < 8:
+            err.print("[red]error:[/red] the password needs at least 8 characters")
+            raise typer.Exit(2)
+    settings = load_settings()
+    upgrade(settings.database_url)
+    engine = make_engine(settings.database_url)
+    try:
+        with make_session_factory(engine, immediate=True).begin() as session:
+            _, token = create_account(session, name, role.value, datetime.now(UTC), password)
+    except AccountExists as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    finally:
+        engine.dispose()
+    out.print(f"created {role.value} {name!r}; its API token (shown only now):", highlight=False)
+    print(token)
+
+
+@app.command("list")
+def list_cmd() -> None:
+    """List accounts: name, role, created."""
+    from services.review.auth import list_accounts
+
+    settings = load_settings()
+    upgrade(settings.database_url)
+    engine = make_engine(settings.database_url)
+    try:
+        with make_session_factory(engine).begin() as session:
+            accounts = list_accounts(session)
+    finally:
+        engine.dispose()
+    for account, created in accounts:
+        out.print(f"{account.name}\t{account.role}\t{created.isoformat()}", highlight=False)
