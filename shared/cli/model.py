@@ -15,6 +15,7 @@ from shared.cli.common import err, load_settings, out, user_errors
 from shared.ml import training
 from shared.ml.data import dataset_hash, parse_csv, read_text, validate
 from shared.ml.evaluation import EvalItem, evaluate
+from shared.ml.feedback_data import load_gold
 from shared.ml.report import write_report
 from shared.ml.scoring import Engine, load_tagger, score_rows
 from shared.registry import ModelRegistry, ModelVersion
@@ -48,12 +49,25 @@ def train(
     data: Annotated[
         str | None, typer.Option(help="CSV path or URL; default TAGSTREAM_DATA_LOCATION.")
     ] = None,
+    with_feedback: Annotated[
+        bool,
+        typer.Option(
+            "--with-feedback",
+            help="Add the gold labels of the feedback store (TAGSTREAM_DATABASE_URL) to "
+            "the training split.",
+        ),
+    ] = False,
 ) -> None:
     """Train, check ONNX parity, calibrate, evaluate and register a model version.
 
     The registered version is printed alone on the last line of standard output.
     """
     settings = load_settings()
+    gold = None
+    if with_feedback:
+        with user_errors():
+            gold = load_gold(settings.database_url, settings.approved_tags)
+        err.print(f"gold labels from the feedback store: {len(gold.items)} item(s)")
     with (
         user_errors(),
         Progress(
@@ -70,7 +84,7 @@ def train(
         def on_step(name: str) -> None:
             progress.update(task, description=name, completed=training.STEPS.index(name))
 
-        result = training.train(settings, data_location=data, on_step=on_step)
+        result = training.train(settings, data_location=data, on_step=on_step, gold=gold)
         progress.update(task, description="done", completed=len(training.STEPS))
     report, version = result.report, result.version
     table = Table(title=f"{version.version} ({version.status})", show_header=False)

@@ -19,6 +19,7 @@ from shared.ml.calibration import Calibration, calibrate
 from shared.ml.config import ModelConfig
 from shared.ml.data import Splits, ValidationSummary, dataset_hash, load_dataset, split
 from shared.ml.evaluation import EvalItem, EvaluationReport, evaluate
+from shared.ml.feedback_data import GoldSet, add_to_training
 from shared.ml.model_card import render_model_card
 from shared.ml.onnx_export import OnnxTagger, ParityReport, assert_parity, export_onnx
 from shared.ml.pipeline import build_pipeline
@@ -59,8 +60,13 @@ def train(
     data_location: str | None = None,
     config: ModelConfig | None = None,
     on_step: Step = _no_step,
+    gold: GoldSet | None = None,
 ) -> TrainResult:
-    """Train, gate, calibrate, evaluate and register one model version."""
+    """Train, gate, calibrate, evaluate and register one model version.
+
+    ``gold`` (labels from the feedback store) joins the training split only; the data
+    hash covers dataset and gold items, and params record the gold lineage.
+    """
     config = config or ModelConfig()
     tags = settings.approved_tags
     location = data_location or settings.data_location
@@ -73,6 +79,9 @@ def train(
         validation_fraction=settings.validation_fraction,
         test_fraction=settings.test_fraction,
     )
+    gold_dropped = 0
+    if gold is not None:
+        splits, gold_dropped = add_to_training(splits, gold.items)
     texts = {name: [i.text for i in part] for name, part in splits.as_dict().items()}
 
     on_step(STEPS[1])
@@ -110,7 +119,7 @@ def train(
     )
 
     on_step(STEPS[6])
-    data_hash = dataset_hash(items)
+    data_hash = dataset_hash([*items, *(gold.items if gold is not None else ())])
     with ModelRegistry.open(settings) as registry:
         stable = registry.stable()
         params = {
@@ -121,6 +130,8 @@ def train(
             "calibration_strategy": calibration.strategy,
             "target_precision": calibration.target_precision,
         }
+        if gold is not None:
+            params |= {**gold.lineage(), "gold_dropped_overlap": gold_dropped}
         context = {
             "data location": location,
             "data hash": data_hash,

@@ -1,0 +1,1 @@
+"""Feedback service: gold labels, online accuracy, drift and the retraining trigger."""

@@ -1,0 +1,202 @@
+"""The retraining trigger and the periodic refresh of accuracy and drift.
+
+Trigger rules (``decide``), checked every ``feedback_refresh_seconds``:
+
+* ``labels``: the store holds at least ``feedback_retrain_min_new_labels`` more usable
+  gold labels than the newest registered version was trained with (its
+  ``params.gold_labels``; 0 for a version trained without feedback);
+* ``drift``: the drift score (out-of-vocabulary share, see ``drift.py``) exceeds
+  ``feedback_drift_threshold`` over at least ``feedback_drift_min_items`` recent items;
+* never while a run is going, nor within ``feedback_retrain_cooldown_seconds`` of the
+  previous automatic run.
+
+A run trains on the dataset plus the gold set (``shared.ml.training.train``) in a worker
+thread and registers the result, which is a ``candidate`` whenever a stable version
+exists. Every run is recorded in ``retrain_runs``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+
+from services.feedback.drift import VocabularyCache, oov_share
+from services.feedback.metrics import AccuracyRow, FeedbackMetrics
+from services.feedback.repository import FeedbackStore
+from services.feedback.settings import FeedbackSettings
+from shared.ml.feedback_data import load_gold
+from shared.ml.training import train
+from shared.registry import ModelRegistry
+
+log = structlog.get_logger("services.feedback")
+
+
+@dataclass(frozen=True, slots=True)
+class TriggerInputs:
+    gold_labels: int
+    trained_gold_labels: int
+    drift: float | None
+    seconds_since_last_run: float | None
+
+
+def decide(inputs: TriggerInputs, settings: FeedbackSettings) -> str | None:
+    """``"labels"``, ``"drift"`` or None (see the module docstring)."""
+    since = inputs.seconds_since_last_run
+    if since is not None and since < settings.feedback_retrain_cooldown_seconds:
+        return None
+    if inputs.gold_labels - inputs.trained_gold_labels >= settings.feedback_retrain_min_new_labels:
+        return "labels"
+    if inputs.drift is not None and inputs.drift > settings.feedback_drift_threshold:
+        return "drift"
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class RunOutcome:
+    run_id: int
+    trigger: str
+    result: str
+    label_count: int
+    version: str | None = None
+    status: str | None = None
+    error: str | None = None
+
+
+def run_retraining(
+    settings: FeedbackSettings,
+    store: FeedbackStore,
+    *,
+    trigger: str,
+    drift: float | None = None,
+    data_location: str | None = None,
+) -> RunOutcome:
+    """Train on the dataset plus every gold label and register the version (blocking)."""
+    gold = load_gold(settings.database_url, settings.approved_tags)
+    run_id = store.start_run(trigger, len(gold.items), gold.gold_hash, drift)
+    log.info("retrain_started", run_id=run_id, trigger=trigger, gold_labels=len(gold.items))
+    try:
+        result = train(settings, data_location=data_location, gold=gold)
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"[:2000]
+        store.finish_run(run_id, result="failed", error=error)
+        log.exception("retrain_failed", run_id=run_id, trigger=trigger)
+        return RunOutcome(run_id, trigger, "failed", len(gold.items), error=error)
+    version = result.version
+    store.finish_run(run_id, result="ok", version=version.version, version_status=version.status)
+    log.info(
+        "retrain_finished",
+        run_id=run_id,
+        trigger=trigger,
+        model_version=version.version,
+        status=str(version.status),
+        gold_labels=len(gold.items),
+    )
+    return RunOutcome(run_id, trigger, "ok", len(gold.items), version.version, version.status)
+
+
+def trained_gold_labels(registry: ModelRegistry) -> int:
+    """Gold labels the newest registered version was trained with."""
+    versions = registry.list_versions()
+    if not versions:
+        return 0
+    newest = max(versions, key=lambda v: v.created_at)
+    return int(newest.params.get("gold_labels", 0))
+
+
+class FeedbackMonitor:
+    """Recompute accuracy and drift from the store, prune it, and trigger retraining."""
+
+    def __init__(
+        self,
+        settings: FeedbackSettings,
+        store: FeedbackStore,
+        registry: ModelRegistry,
+        metrics: FeedbackMetrics,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.registry = registry
+        self.metrics = metrics
+        self.accuracy: list[AccuracyRow] = []
+        self.drift: float | None = None
+        self.training: asyncio.Task[RunOutcome] | None = None
+        self._vocabulary = VocabularyCache()
+
+    def refresh(self) -> TriggerInputs:
+        """One blocking pass over the store (run it in a worker thread)."""
+        s = self.settings
+        self.accuracy = self.store.accuracy()
+        self.metrics.set_accuracy(self.accuracy)
+        self.store.prune_items(s.feedback_items_max)
+        self.drift = self._drift()
+        if self.drift is not None:
+            self.metrics.drift_score.set(self.drift)
+        runs = self.store.runs(limit=1)
+        since = (datetime.now(UTC) - runs[0].started_at).total_seconds() if runs else None
+        return TriggerInputs(
+            gold_labels=self.store.gold_count(),
+            trained_gold_labels=trained_gold_labels(self.registry),
+            drift=self.drift,
+            seconds_since_last_run=since,
+        )
+
+    def _drift(self) -> float | None:
+        s = self.settings
+        texts = self.store.recent_texts(s.feedback_drift_window)
+        if len(texts) < s.feedback_drift_min_items:
+            return None
+        vocabulary = self._vocabulary.get(self.registry)
+        if vocabulary is None:
+            return None
+        return oov_share(texts, vocabulary)
+
+    async def tick(self) -> RunOutcome | None:
+        """Refresh; start a run in a worker thread when the rules say so (not awaited)."""
+        inputs = await asyncio.to_thread(self.refresh)
+        if not self.settings.feedback_retrain_enabled or self.running:
+            return None
+        trigger = decide(inputs, self.settings)
+        if trigger is not None:
+            self.start(trigger)
+        return None
+
+    @property
+    def running(self) -> bool:
+        return self.training is not None and not self.training.done()
+
+    def start(self, trigger: str) -> asyncio.Task[RunOutcome]:
+        """Start a run in a worker thread; the event loop keeps serving meanwhile."""
+        if self.training is not None and not self.training.done():
+            return self.training
+        task = asyncio.create_task(self._run(trigger), name="feedback-retrain")
+        self.training = task
+        return task
+
+    async def _run(self, trigger: str) -> RunOutcome:
+        outcome = await asyncio.to_thread(
+            run_retraining, self.settings, self.store, trigger=trigger, drift=self.drift
+        )
+        self.metrics.retrain_runs.labels(trigger=trigger, result=outcome.result).inc()
+        return outcome
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Tick every ``feedback_refresh_seconds`` until ``stop``; errors never end it."""
+        while not stop.is_set():
+            try:
+                await self.tick()
+            except Exception as exc:
+                log.exception("refresh_failed", error=str(exc))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=self.settings.feedback_refresh_seconds)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "drift_score": self.drift,
+            "retraining": self.running,
+            "refreshed_at": datetime.now(UTC).isoformat(),
+        }

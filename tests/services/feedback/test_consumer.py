@@ -1,0 +1,68 @@
+"""The consumer against the real broker, storing into SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from services.feedback.app import create_app
+from services.feedback.settings import FeedbackSettings
+from shared.kafka import Output, create_producer
+from shared.kafka.batch import produce_all
+from shared.messages import ReviewRequest
+from shared.settings import Settings
+from tests.fixtures.kafka import read_topic
+from tests.services.feedback.helpers import classified, content, label
+
+pytestmark = pytest.mark.kafka
+
+
+async def test_labels_predictions_and_items_reach_the_store(
+    topics: Settings, database_url: str, tmp_path: Path
+) -> None:
+    settings = FeedbackSettings(
+        **{
+            **topics.model_dump(),
+            "database_url": database_url,
+            "feedback_batch_max_wait_ms": 20,
+            "feedback_group_id": f"fb-{tmp_path.name}",
+        }
+    )
+    t = settings
+    outputs = [
+        Output(t.topic_raw, b"x", content("x").encode()),
+        Output(t.topic_classified, b"a", classified("a", "mlops").encode()),
+        Output(t.topic_classified, b"x", classified("x", "mlops").encode()),
+        Output(t.topic_feedback, b"a", label("a", "mlops", label_id="L1").encode()),
+        Output(t.topic_feedback, b"a", label("a", "mlops", label_id="L1").encode()),  # again
+        Output(t.topic_feedback, b"x", label("x", "mlops", labeler="alice").encode()),
+        Output(t.topic_feedback, b"x", label("x", "other", labeler="bob").encode()),
+        Output(t.topic_feedback, b"bad", b"{not json"),
+    ]
+    producer = create_producer(settings)
+    await producer.start()
+    try:
+        await produce_all(producer, outputs)
+    finally:
+        await producer.stop()
+
+    metrics = CollectorRegistry()
+    app = create_app(settings, metrics_registry=metrics, publisher=None, monitor=False)
+    async with app.router.lifespan_context(app):
+        state = app.state.feedback
+        for _ in range(300):
+            if state.store.accuracy():
+                break
+            await asyncio.sleep(0.05)
+        [request] = map(
+            ReviewRequest.decode, await read_topic(settings, settings.topic_review, expect=1)
+        )
+        [row] = state.store.accuracy()
+    assert request.item_id == "x"
+    assert (row.model_version, row.samples, row.correct) == ("v1", 1, 1)
+    assert metrics.get_sample_value("tagstream_feedback_labels_total", {"source": "reviewer"}) == 3
+    letters = await read_topic(settings, settings.topic_dlq, expect=1)
+    assert len(letters) == 1

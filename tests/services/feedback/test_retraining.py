@@ -1,0 +1,103 @@
+"""The retraining trigger end to end on a tiny dataset: a stable version, N gold labels,
+then a registered candidate whose lineage names the labels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry
+
+from services.feedback.metrics import FeedbackMetrics
+from services.feedback.repository import FeedbackStore
+from services.feedback.retraining import FeedbackMonitor, TriggerInputs, decide
+from services.feedback.settings import FeedbackSettings
+from shared.db.migrate import upgrade
+from shared.db.session import make_engine
+from shared.ml.feedback_data import label_ids_hash
+from shared.ml.training import train
+from shared.registry import ModelRegistry
+from tests.fixtures.data import VOCAB
+from tests.services.feedback.helpers import content, label
+
+N = 8
+
+
+def feedback_settings(tmp_path: Path, data: Path, **extra: object) -> FeedbackSettings:
+    return FeedbackSettings(
+        environment="test",
+        database_url=f"sqlite:///{tmp_path / 'db' / 'tagstream.db'}",
+        registry_dir=tmp_path / "registry",
+        data_location=str(data),
+        feedback_retrain_min_new_labels=N,
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+def test_decide_rules() -> None:
+    s = FeedbackSettings(
+        environment="test", feedback_retrain_min_new_labels=10, feedback_drift_threshold=0.3
+    )
+    assert decide(TriggerInputs(15, 5, None, None), s) == "labels"
+    assert decide(TriggerInputs(14, 5, None, None), s) is None
+    assert decide(TriggerInputs(0, 0, 0.31, None), s) == "drift"
+    assert decide(TriggerInputs(0, 0, 0.3, None), s) is None
+    assert decide(TriggerInputs(99, 0, 0.9, 10.0), s) is None  # cooldown
+
+
+async def test_enough_new_gold_labels_register_a_candidate_with_lineage(
+    tmp_path: Path, tiny_dataset: Path
+) -> None:
+    settings = feedback_settings(tmp_path, tiny_dataset, feedback_retrain_cooldown_seconds=0)
+    stable = train(settings).version
+    assert stable.status == "stable"
+    upgrade(settings.database_url)
+    engine = make_engine(settings.database_url)
+    registry = ModelRegistry(engine, settings.registry_dir, settings.model_name)
+    store = FeedbackStore(engine, settings.approved_tags)
+    metrics = FeedbackMetrics(CollectorRegistry())
+    monitor = FeedbackMonitor(settings, store, registry, metrics)
+    try:
+        words = VOCAB["mlops"]
+        gold = [label(f"g{n}", "mlops", label_id=f"L{n}") for n in range(N)]
+        store.apply_batch(
+            items=[content(f"g{n}", title=f"{words[n % 6]} gold item {n:02d}") for n in range(N)],
+            labels=gold[:-1],
+        )
+        await monitor.tick()
+        assert monitor.training is None  # N - 1 new labels: not yet
+
+        store.apply_batch(labels=gold[-1:])
+        await monitor.tick()
+        assert monitor.training is not None
+        outcome = await monitor.training
+    finally:
+        engine.dispose()
+
+    assert outcome.result == "ok", outcome.error
+    assert outcome.trigger == "labels"
+    assert outcome.label_count == N
+    with ModelRegistry.open(settings) as reopened:
+        candidate = reopened.get(outcome.version or "")
+    assert candidate.status == "candidate"
+    assert candidate.parent_version == stable.version
+    assert candidate.data_hash != stable.data_hash
+    assert candidate.params["gold_labels"] == N
+    assert candidate.params["gold_label_ids_hash"] == label_ids_hash(f"L{n}" for n in range(N))
+    assert "train only" in candidate.params["gold_split"]
+    assert candidate.params["gold_dropped_overlap"] == 0
+    assert "gold_label_ids_hash" in candidate.model_card
+    split_sizes = candidate.metrics["data"]["split_sizes"]
+    assert split_sizes["validation"] == stable.metrics["data"]["split_sizes"]["validation"]
+    assert split_sizes["test"] == stable.metrics["data"]["split_sizes"]["test"]
+    assert split_sizes["train"] == stable.metrics["data"]["split_sizes"]["train"] + N
+    [run] = store.runs()
+    assert (run.trigger, run.result, run.label_count, run.version) == (
+        "labels",
+        "ok",
+        N,
+        candidate.version,
+    )
+    sample = metrics.registry.get_sample_value(
+        "tagstream_feedback_retrain_runs_total", {"trigger": "labels", "result": "ok"}
+    )
+    assert sample == 1
