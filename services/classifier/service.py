@@ -7,6 +7,7 @@ goes to humans); every record that cannot be decoded or scored yields one dead l
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ import numpy.typing as npt
 from pydantic import ValidationError
 
 from services.classifier.model import LoadedModel
+from services.classifier.settings import ClassifierSettings
 from shared.kafka import Output, dead_letter
 from shared.kafka.batch import Record
 from shared.messages import (
@@ -53,10 +55,14 @@ class Routing:
     topic_dlq: str
     max_title_chars: int = 300
     max_description_chars: int = 5000
+    audit_share: float = 0.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Routing:
         return cls(
+            audit_share=(
+                settings.classifier_audit_share if isinstance(settings, ClassifierSettings) else 0.0
+            ),
             approved_tags=settings.approved_tags,
             topic_classified=settings.topic_classified,
             topic_review=settings.topic_review,
@@ -207,6 +213,17 @@ def _predict(
     return rows, failed
 
 
+def in_audit_sample(item_id: str, share: float) -> bool:
+    """Whether an item is in the audit sample: a hash of its id below ``share``.
+
+    Deterministic, so a redelivered item gets the same answer.
+    """
+    if share <= 0:
+        return False
+    digest = hashlib.sha256(item_id.encode()).digest()
+    return int.from_bytes(digest[:8], "big") < share * 2**64
+
+
 def _decide(
     result: BatchResult,
     routing: Routing,
@@ -242,13 +259,15 @@ def _decide(
         decided_at=decided_at,
     )
     result.outputs.append(Output(routing.topic_classified, key, classification.encode()))
-    if not auto:
+    audit = auto and in_audit_sample(item.item_id, routing.audit_share)
+    if not auto or audit:
+        # An audited item stays auto-accepted; the review is a sample of auto decisions.
         request = ReviewRequest.model_construct(
             item_id=item.item_id,
             title=item.title,
             description=item.description,
             url=item.url,
-            reason="low_confidence" if top_is_approved else "unapproved_tag",
+            reason="audit" if audit else "low_confidence" if top_is_approved else "unapproved_tag",
             predicted_tag=predicted,
             confidence=confidence,
             probabilities=probabilities,

@@ -75,3 +75,11 @@ class ClassifierSettings(Settings):
         ge=100,
         description="Kafka group heartbeat interval; keep it below a third of the session timeout.",
     )
+    classifier_audit_share: float = Field(
+        0.02,
+        ge=0,
+        le=1,
+        description="Share of auto-accepted items also sent to review (reason 'audit') so "
+        "that online accuracy of auto decisions is measured without bias. Chosen by a hash "
+        "of the item id: the same item is always in or out.",
+    )

@@ -81,7 +81,9 @@ async def test_every_accepted_item_gets_exactly_one_decision(
                 settings, settings.topic_review, expect=len(to_review), within=60
             )
         ]
-        assert {r.item_id for r in requests} == to_review
+        assert {r.item_id for r in requests if r.reason != "audit"} == to_review
+        audited = {r.item_id for r in requests if r.reason == "audit"}
+        assert audited <= accepted - to_review  # a sample of auto-accepted items
 
         # the same content again: screened as a duplicate, never decided twice
         again = await post_all(ingest.url, rows[:20])
