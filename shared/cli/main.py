@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from shared.cli import db, dlq, model, topics, up
+from shared.cli import db, dlq, model, topics, up, users
 
 app = typer.Typer(
     name="tagstream",
@@ -16,6 +16,7 @@ app.add_typer(model.app, name="model")
 app.add_typer(db.app, name="db")
 app.add_typer(topics.app, name="topics")
 app.add_typer(dlq.app, name="dlq")
+app.add_typer(users.app, name="users")
 app.command("up")(up.up)
 
 if __name__ == "__main__":

@@ -43,11 +43,14 @@ log = structlog.get_logger(__name__)
 SERVICES: tuple[tuple[str, str, int], ...] = (
     ("ingest", "services.ingest", 8001),
     ("classifier", "services.classifier", 8002),
-    # ("review", "services.review", 8003),
-    # ("feedback", "services.feedback", 8004),
+    ("review", "services.review", 8003),
+    ("feedback", "services.feedback", 8004),
     # ("rollout", "services.rollout", 8005),
 )
 API_KEYS_VAR = "TAGSTREAM_INGEST_API_KEYS"
+#: Services whose clients authenticate with API keys; a generated development key is
+#: given to each that has none configured.
+KEYED_SERVICES = {"ingest": API_KEYS_VAR, "feedback": "TAGSTREAM_FEEDBACK_API_KEYS"}
 COLOURS = ("cyan", "magenta", "green", "yellow", "blue", "red")
 
 
@@ -78,8 +81,9 @@ def service_specs(env: dict[str, str], api_key: str | None) -> list[ServiceSpec]
         port_var = f"TAGSTREAM_{name.upper()}_PORT"
         port = int(env.get(port_var, default_port))
         extra = {port_var: str(port)}
-        if name == "ingest" and api_key is not None:
-            extra[API_KEYS_VAR] = api_key
+        keys_var = KEYED_SERVICES.get(name)
+        if keys_var and api_key is not None and not env.get(keys_var):
+            extra[keys_var] = api_key
         specs.append(ServiceSpec(name, [sys.executable, "-m", module], extra, port))
     return specs
 
@@ -171,6 +175,15 @@ def print_guide(
         if port:
             base = f"http://127.0.0.1:{port}"
             say(f"{name + ':':<14} {base}/healthz  {base}/readyz  {base}/metrics")
+    if "review" in ports:
+        say(f"review page:   http://127.0.0.1:{ports['review']}/review   (admin: /admin)")
+        say("  create a reviewer: tagstream users add NAME --role reviewer --password-stdin")
+    if "feedback" in ports:
+        say(
+            f"report a tag:  curl -s -X POST http://127.0.0.1:{ports['feedback']}/v1/reports "
+            "-H \"Authorization: Bearer $KEY\" -H 'Content-Type: application/json' "
+            '-d \'{"item_id": "<id>", "suggested_tag": "mlops"}\''
+        )
     say(f"decisions:     tagstream topics tail {settings.topic_classified}")
     say(f"dead letters:  tagstream topics tail {settings.topic_dlq} --from-beginning")
     say("               tagstream dlq replay --dry-run   (then without --dry-run)")

@@ -10,7 +10,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
-import services.ingest.tables  # noqa: F401  (puts the ingest table on the metadata)
+import services.feedback.tables
+import services.ingest.tables
+import services.review.tables  # noqa: F401  (with the two above: every table on the metadata)
 import shared.registry.tables  # noqa: F401  (puts the registry tables on the metadata)
 from shared.db.base import Base
 from shared.db.migrate import alembic_config, current, upgrade
@@ -19,7 +21,22 @@ from shared.db.session import make_engine
 REPO_ROOT = Path(__file__).resolve().parents[3]
 REGISTRY_TABLES = {"model_versions", "model_artifacts", "model_status_changes"}
 INGEST_TABLES = {"ingest_items"}
-HEAD = "0002"
+REVIEW_TABLES = {
+    "review_accounts",
+    "review_items",
+    "review_skips",
+    "review_labels",
+    "review_outbox",
+}
+FEEDBACK_TABLES = {
+    "feedback_labels",
+    "feedback_gold",
+    "feedback_predictions",
+    "feedback_items",
+    "feedback_conflicts",
+    "retrain_runs",
+}
+HEAD = "0004"
 
 
 def _tables(url: str) -> set[str]:
@@ -36,7 +53,8 @@ def test_upgrade_creates_the_tables(database_url: str) -> None:
     upgrade(database_url)
 
     assert current(database_url) == HEAD
-    assert _tables(database_url) == REGISTRY_TABLES | INGEST_TABLES | {"alembic_version"}
+    every_table = REGISTRY_TABLES | INGEST_TABLES | REVIEW_TABLES | FEEDBACK_TABLES
+    assert _tables(database_url) == every_table | {"alembic_version"}
 
 
 def test_second_upgrade_is_a_no_op(database_url: str) -> None:
