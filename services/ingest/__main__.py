@@ -24,6 +24,9 @@ def main() -> None:
         host=settings.ingest_host,
         port=settings.ingest_port,
         log_config=None,  # keep the JSON handler configure_logging installed
+        # every item already gets its own log line (item_accepted/duplicate, item id);
+        # request counts and statuses are in tagstream_ingest_requests_total
+        access_log=False,
     )
 
 

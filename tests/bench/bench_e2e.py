@@ -44,6 +44,8 @@ async def watch_decisions(settings: Settings, seen: dict[str, float], stop: asyn
         group_id=None,
         auto_offset_reset="latest",
         enable_auto_commit=False,
+        # the watcher must not add latency of its own: see shared.kafka.create_consumer
+        fetch_max_wait_ms=5,
     )
     await consumer.start()
     try:
