@@ -5,16 +5,12 @@ Every error body has one shape: ``{"detail": [{"field": ..., "reason": ...}]}``.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-from collections.abc import Iterable
 from typing import Annotated, Any
 
 import structlog
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -26,6 +22,7 @@ from services.feedback.service import (
     ReportRejected,
     ReportService,
 )
+from shared.security import Unauthorized, bearer_client
 
 log = structlog.get_logger("services.feedback")
 
@@ -57,56 +54,16 @@ class ErrorBody(BaseModel):
     detail: list[FieldErrorOut]
 
 
-class Unauthorized(Exception):
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-class ApiKeys:
-    """Accepted keys as sha256 digests, compared in constant time against every digest.
-
-    The same scheme as ingest's; services do not import each other, so it is repeated
-    here until it moves to ``shared/``.
-    """
-
-    def __init__(self, keys: Iterable[str]) -> None:
-        self._digests = tuple(hashlib.sha256(key.encode()).digest() for key in keys)
-
-    @property
-    def configured(self) -> bool:
-        return bool(self._digests)
-
-    def identify(self, presented: str) -> str | None:
-        digest = hashlib.sha256(presented.encode("utf-8", "surrogateescape")).digest()
-        found: bytes | None = None
-        for candidate in self._digests:
-            if hmac.compare_digest(digest, candidate):
-                found = candidate
-        return found.hex()[:16] if found is not None else None
-
-
-bearer_scheme = HTTPBearer(
-    auto_error=False,
+_client_key = bearer_client(
     scheme_name="ReporterKey",
+    variable="TAGSTREAM_FEEDBACK_API_KEYS",
     description="A key from TAGSTREAM_FEEDBACK_API_KEYS, as `Bearer <key>`.",
 )
 
 
-async def require_client(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
-) -> str:
-    """The client's id (a prefix of its key's digest), or ``Unauthorized``."""
-    keys: ApiKeys = request.app.state.api_keys
-    if not keys.configured:
-        raise Unauthorized("no API keys are configured: set TAGSTREAM_FEEDBACK_API_KEYS")
-    if credentials is None:
-        raise Unauthorized("missing API key: send Authorization: Bearer <key>")
-    client = keys.identify(credentials.credentials)
-    if client is None:
-        raise Unauthorized("invalid API key")
-    return client
+async def require_client(client: Annotated[str, Depends(_client_key)]) -> str:
+    """The reporting client's id: a prefix of its key's digest, enough to tell clients apart."""
+    return client[:16]
 
 
 def get_reports(request: Request) -> ReportService:

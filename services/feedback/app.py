@@ -33,6 +33,7 @@ from shared.db.session import make_engine
 from shared.kafka import create_producer
 from shared.observability.health import probes_router
 from shared.registry import ModelRegistry
+from shared.security import ApiKeys
 
 log = structlog.get_logger("services.feedback")
 T = TypeVar("T")
@@ -203,7 +204,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.metrics = metrics
-    app.state.api_keys = api.ApiKeys(k.get_secret_value() for k in settings.feedback_api_keys)
+    app.state.api_keys = ApiKeys.from_secrets(settings.feedback_api_keys)
     app.include_router(api.router)
     app.include_router(probes_router(readiness, metrics.registry))
     api.install_error_handlers(app, retry_after_seconds=settings.feedback_retry_after_seconds)

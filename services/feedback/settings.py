@@ -7,10 +7,8 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode
 
+from shared.security import check_production_keys
 from shared.settings import Settings
-
-#: shortest API key production accepts; shorter ones look like placeholders
-MIN_PRODUCTION_KEY_CHARS = 16
 
 
 class FeedbackSettings(Settings):
@@ -96,15 +94,8 @@ class FeedbackSettings(Settings):
 
     @model_validator(mode="after")
     def _refuse_missing_keys_in_production(self) -> FeedbackSettings:
-        if self.environment != "production":
-            return self
-        if not self.feedback_api_keys:
-            raise ValueError("production needs TAGSTREAM_FEEDBACK_API_KEYS")
-        if any(
-            len(k.get_secret_value()) < MIN_PRODUCTION_KEY_CHARS for k in self.feedback_api_keys
-        ):
-            raise ValueError(
-                f"TAGSTREAM_FEEDBACK_API_KEYS: every key needs at least "
-                f"{MIN_PRODUCTION_KEY_CHARS} characters in production"
+        if self.environment == "production":
+            check_production_keys(
+                self.feedback_api_keys, "TAGSTREAM_FEEDBACK_API_KEYS", "keys of report clients"
             )
         return self

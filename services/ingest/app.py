@@ -110,7 +110,7 @@ def create_app(settings: IngestSettings, registry: CollectorRegistry | None = No
         lifespan=lifespan,
     )
     app.state.metrics = metrics
-    app.state.api_keys = ApiKeys.from_settings(settings)
+    app.state.api_keys = ApiKeys.from_secrets(settings.ingest_api_keys)
     app.include_router(api.router)
     app.include_router(probes_router(readiness, metrics.registry))
     api.install_error_handlers(app, retry_after_seconds=settings.ingest_retry_after_seconds)

@@ -7,10 +7,8 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode
 
+from shared.security import check_production_keys
 from shared.settings import Settings
-
-#: shortest API key production accepts; shorter ones look like placeholders ("dev", "test")
-MIN_PRODUCTION_KEY_CHARS = 16
 
 
 class IngestSettings(Settings):
@@ -64,15 +62,10 @@ class IngestSettings(Settings):
 
     @model_validator(mode="after")
     def _refuse_missing_keys_in_production(self) -> IngestSettings:
-        if self.environment != "production":
-            return self
-        if not self.ingest_api_keys:
-            raise ValueError(
-                "production needs TAGSTREAM_INGEST_API_KEYS (comma-separated scraper API keys)"
-            )
-        if any(len(k.get_secret_value()) < MIN_PRODUCTION_KEY_CHARS for k in self.ingest_api_keys):
-            raise ValueError(
-                f"TAGSTREAM_INGEST_API_KEYS: every key needs at least "
-                f"{MIN_PRODUCTION_KEY_CHARS} characters in production"
+        if self.environment == "production":
+            check_production_keys(
+                self.ingest_api_keys,
+                "TAGSTREAM_INGEST_API_KEYS",
+                "comma-separated scraper API keys",
             )
         return self
