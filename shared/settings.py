@@ -20,7 +20,8 @@ PUBLIC_DATASET_URL = (
 DEFAULT_TAGS = ("natural-language-processing", "computer-vision", "mlops", "other")
 
 
-def _split_csv(value: object) -> object:
+def split_csv(value: object) -> object:
+    """A comma-separated environment value as a list (a pydantic ``before`` validator)."""
     if isinstance(value, str):
         return [part.strip() for part in value.split(",") if part.strip()]
     return value
@@ -127,7 +128,7 @@ class Settings(BaseSettings):
     @field_validator("approved_tags", mode="before")
     @classmethod
     def _parse_tags(cls, value: object) -> object:
-        return _split_csv(value)
+        return split_csv(value)
 
     @field_validator("approved_tags")
     @classmethod

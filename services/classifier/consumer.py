@@ -27,6 +27,7 @@ from services.classifier.settings import ClassifierSettings
 from shared.kafka import Output, create_consumer, create_producer, ensure_topics, run_batches
 from shared.kafka.batch import Record
 from shared.registry import ModelRegistry
+from shared.stopping import sleep_or_stop
 
 log = structlog.get_logger("services.classifier")
 
@@ -42,12 +43,6 @@ PRODUCER_BATCH_BYTES = 512 * 1024
 
 def open_registry(settings: ClassifierSettings) -> ModelRegistry:
     return ModelRegistry.open(settings)
-
-
-async def sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
-    """Sleep, but return at once when ``stop`` is set."""
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), timeout=seconds)
 
 
 class _Offsets(ConsumerRebalanceListener):

@@ -36,6 +36,7 @@ from shared.messages import (
     Message,
     MessageError,
 )
+from shared.stopping import sleep_or_stop
 
 log = structlog.get_logger("services.feedback")
 
@@ -69,8 +70,7 @@ class FeedbackConsumer:
                 await self._consume(stop)
             except Exception as exc:
                 log.exception("feedback_consumer_failed_restarting", error=str(exc))
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=self._backoff)
+                await sleep_or_stop(stop, self._backoff)
                 self._backoff = min(self._backoff * 2, 10.0)
         if self._acked_requeues:
             # Acknowledged requeues not yet marked: mark them before leaving.

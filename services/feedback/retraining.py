@@ -18,7 +18,6 @@ exists. Every run is recorded in ``retrain_runs``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -32,6 +31,7 @@ from services.feedback.settings import FeedbackSettings
 from shared.ml.feedback_data import load_gold
 from shared.ml.training import train
 from shared.registry import ModelRegistry
+from shared.stopping import sleep_or_stop
 
 log = structlog.get_logger("services.feedback")
 
@@ -191,8 +191,7 @@ class FeedbackMonitor:
                 await self.tick()
             except Exception as exc:
                 log.exception("refresh_failed", error=str(exc))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=self.settings.feedback_refresh_seconds)
+            await sleep_or_stop(stop, self.settings.feedback_refresh_seconds)
 
     def summary(self) -> dict[str, Any]:
         return {

@@ -8,7 +8,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode
 
 from shared.security import check_production_keys
-from shared.settings import Settings
+from shared.settings import Settings, split_csv
 
 
 class FeedbackSettings(Settings):
@@ -88,9 +88,7 @@ class FeedbackSettings(Settings):
     @field_validator("feedback_api_keys", mode="before")
     @classmethod
     def _parse_keys(cls, value: object) -> object:
-        if isinstance(value, str):
-            return tuple(part.strip() for part in value.split(",") if part.strip())
-        return value
+        return split_csv(value)
 
     @model_validator(mode="after")
     def _refuse_missing_keys_in_production(self) -> FeedbackSettings:

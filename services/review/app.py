@@ -26,6 +26,7 @@ from shared.db.migrate import upgrade
 from shared.db.session import make_engine
 from shared.kafka import create_producer, ensure_topics
 from shared.observability.health import probes_router
+from shared.stopping import sleep_or_stop
 
 log = structlog.get_logger("services.review")
 
@@ -137,5 +138,4 @@ async def _gauges(
             metrics.oldest_age.set(stats.oldest_pending_age_seconds or 0.0)
         except Exception as exc:
             log.warning("review_gauges_failed", error=repr(exc))
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=settings.review_gauge_refresh_seconds)
+        await sleep_or_stop(stop, settings.review_gauge_refresh_seconds)

@@ -8,7 +8,6 @@ request finds its item id known and is ignored.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -23,6 +22,7 @@ from services.review.settings import ReviewSettings
 from shared.kafka import Output, create_consumer, create_producer, dead_letter, run_batches
 from shared.kafka.batch import Record
 from shared.messages import MessageError, ReviewRequest
+from shared.stopping import sleep_or_stop
 
 log = structlog.get_logger("services.review.consumer")
 
@@ -67,8 +67,7 @@ class ReviewConsumer:
                 await self._consume(stop)
             except Exception as exc:
                 log.warning("review_consumer_failed_retrying", error=repr(exc))
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=self._backoff)
+                await sleep_or_stop(stop, self._backoff)
                 self._backoff = min(
                     self._backoff * 2, self._settings.review_retry_backoff_max_seconds
                 )
@@ -102,8 +101,7 @@ class ReviewConsumer:
                             await consumer.seek_to_beginning(tp)
                         else:
                             consumer.seek(tp, committed)
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), timeout=self._backoff)
+                    await sleep_or_stop(stop, self._backoff)
         finally:
             self.running = False
             await consumer.stop()

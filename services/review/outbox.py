@@ -12,7 +12,6 @@ the latest label per label_id / (item, labeler), so the duplicate is harmless.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -27,6 +26,7 @@ from services.review.database import ReviewDatabase
 from services.review.metrics import ReviewMetrics
 from services.review.repository import ReviewRepository
 from shared.kafka.batch import Output, produce_all
+from shared.stopping import sleep_or_stop
 
 log = structlog.get_logger("services.review.outbox")
 
@@ -60,8 +60,7 @@ class OutboxRelay:
                     log.warning("outbox_relay_failed_retrying", error=repr(exc))
                     sent = 0
                 if sent == 0:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), timeout=self._poll)
+                    await sleep_or_stop(stop, self._poll)
         finally:
             self._thread.shutdown(wait=True)
 
