@@ -77,7 +77,16 @@ class Settings(BaseSettings):
     )
     max_title_chars: int = Field(300, gt=0, description="Longest title accepted.")
     max_description_chars: int = Field(5000, gt=0, description="Longest description accepted.")
-    log_level: str = Field("INFO", description="Log level of every process.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
+        "INFO",
+        description="Least severe log level written (any case), for tagstream's own logs "
+        "and the libraries' (uvicorn, aiokafka) alike.",
+    )
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_log_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
 
     # --- Kafka -----------------------------------------------------------------------
     kafka_bootstrap_servers: str = Field(
@@ -94,6 +103,32 @@ class Settings(BaseSettings):
     kafka_ssl_cafile: Path | None = Field(None, description="CA bundle to verify brokers.")
     kafka_ssl_certfile: Path | None = Field(None, description="Client certificate (mutual TLS).")
     kafka_ssl_keyfile: Path | None = Field(None, description="Client key (mutual TLS).")
+
+    @model_validator(mode="after")
+    def _check_kafka_security(self) -> Settings:
+        # Refused at start-up rather than at the first connection attempt, where aiokafka
+        # reports a missing password only as a failed handshake.
+        protocol = self.kafka_security_protocol
+        if protocol.startswith("SASL") and not (
+            self.kafka_sasl_mechanism and self.kafka_sasl_username and self.kafka_sasl_password
+        ):
+            raise ValueError(
+                f"TAGSTREAM_KAFKA_SECURITY_PROTOCOL={protocol} needs "
+                "TAGSTREAM_KAFKA_SASL_MECHANISM, _USERNAME and _PASSWORD"
+            )
+        if (self.kafka_ssl_certfile is None) != (self.kafka_ssl_keyfile is None):
+            raise ValueError(
+                "TAGSTREAM_KAFKA_SSL_CERTFILE and TAGSTREAM_KAFKA_SSL_KEYFILE go together"
+            )
+        if protocol not in ("SSL", "SASL_SSL") and (
+            self.kafka_ssl_cafile or self.kafka_ssl_certfile
+        ):
+            raise ValueError(
+                f"TLS files are set but TAGSTREAM_KAFKA_SECURITY_PROTOCOL={protocol} does not "
+                "use TLS (SSL or SASL_SSL)"
+            )
+        return self
+
     kafka_enable_idempotence: bool = Field(
         False,
         description="Idempotent producers; turn on for Apache Kafka (the embedded broker "
@@ -112,6 +147,10 @@ class Settings(BaseSettings):
     topic_feedback: str = Field("feedback.labels", description="Gold labels.")
     topic_models: str = Field("models.events", description="Registry and rollout events.")
     topic_dlq: str = Field("content.dlq", description="Records that could not be processed.")
+    topic_shadow: str = Field(
+        "content.shadow",
+        description="Decisions of a canary in shadow mode, recorded but never acted on.",
+    )
 
     @property
     def topics(self) -> tuple[str, ...]:
@@ -123,6 +162,7 @@ class Settings(BaseSettings):
             self.topic_feedback,
             self.topic_models,
             self.topic_dlq,
+            self.topic_shadow,
         )
 
     @field_validator("approved_tags", mode="before")

@@ -8,7 +8,13 @@ from shared.registry.errors import (
     RegistryError,
     VersionNotFound,
 )
-from shared.registry.models import ArtifactRef, ModelStatus, ModelVersion, StatusChange
+from shared.registry.models import (
+    ArtifactRef,
+    ModelStatus,
+    ModelVersion,
+    StatusChange,
+    TrafficSplit,
+)
 from shared.registry.service import ALLOWED_TRANSITIONS, ModelRegistry, version_id
 
 __all__ = [
@@ -23,6 +29,7 @@ __all__ = [
     "ModelVersion",
     "RegistryError",
     "StatusChange",
+    "TrafficSplit",
     "VersionNotFound",
     "version_id",
 ]

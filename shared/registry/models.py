@@ -77,3 +77,19 @@ class StatusChange(BaseModel):
     to_status: ModelStatus
     changed_at: AwareDatetime
     reason: str
+
+
+class TrafficSplit(BaseModel):
+    """Which versions serve and how items are shared between them.
+
+    ``canary_weight`` is the share of items (chosen by a hash of the item id) that the
+    canary decides; in ``shadow`` mode the canary scores every item but decides none.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    stable: str | None = Field(None, description="The stable version, if any.")
+    canary: str | None = Field(None, description="The canary version, if a rollout runs.")
+    canary_weight: float = Field(0.0, ge=0, le=1, description="Share the canary decides.")
+    shadow: bool = Field(False, description="The canary scores every item, decides none.")
+    updated_at: AwareDatetime | None = Field(None, description="Last change of the split.")

@@ -7,8 +7,19 @@ from datetime import datetime
 from sqlalchemy import Select, select, update
 from sqlalchemy.orm import Session, selectinload
 
-from shared.registry.models import ArtifactRef, ModelStatus, ModelVersion, StatusChange
-from shared.registry.tables import ModelArtifactRow, ModelStatusChangeRow, ModelVersionRow
+from shared.registry.models import (
+    ArtifactRef,
+    ModelStatus,
+    ModelVersion,
+    StatusChange,
+    TrafficSplit,
+)
+from shared.registry.tables import (
+    ModelArtifactRow,
+    ModelStatusChangeRow,
+    ModelTrafficRow,
+    ModelVersionRow,
+)
 
 
 class RegistryRepository:
@@ -114,6 +125,37 @@ class RegistryRepository:
             .order_by(ModelStatusChangeRow.id)
         )
         return [_to_change(row) for row in rows]
+
+    def traffic(self) -> TrafficSplit:
+        stable = self._session.scalar(
+            select(ModelVersionRow.version).where(
+                ModelVersionRow.name == self._name,
+                ModelVersionRow.status == ModelStatus.STABLE.value,
+            )
+        )
+        row = self._session.get(ModelTrafficRow, self._name)
+        if row is None or row.canary_version is None:
+            return TrafficSplit(stable=stable, updated_at=row.updated_at if row else None)
+        return TrafficSplit(
+            stable=stable,
+            canary=row.canary_version,
+            canary_weight=row.canary_weight,
+            shadow=row.shadow,
+            updated_at=row.updated_at,
+        )
+
+    def set_traffic(
+        self, canary: str | None, weight: float, shadow: bool, updated_at: datetime
+    ) -> None:
+        row = self._session.get(ModelTrafficRow, self._name)
+        if row is None:
+            row = ModelTrafficRow(name=self._name)
+            self._session.add(row)
+        row.canary_version = canary
+        row.canary_weight = weight if canary is not None else 0.0
+        row.shadow = shadow and canary is not None
+        row.updated_at = updated_at
+        self._session.flush()
 
     def _select(self) -> Select[ModelVersionRow]:
         return (

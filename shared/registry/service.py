@@ -28,6 +28,7 @@ from shared.registry.models import (
     ModelStatus,
     ModelVersion,
     StatusChange,
+    TrafficSplit,
 )
 from shared.registry.repository import RegistryRepository
 from shared.registry.storage import ArtifactStore, is_safe_segment, sha256_hex
@@ -254,7 +255,8 @@ class ModelRegistry:
         """Move ``version`` to ``status`` if the transition is allowed, recording it.
 
         Setting the status a version already has is a no-op. Making a version stable
-        retires the current stable one in the same transaction.
+        retires the current stable one in the same transaction. A canary that leaves the
+        canary status (promoted, rolled back, returned to candidate) stops getting traffic.
         """
         try:
             target = ModelStatus(status)
@@ -263,21 +265,61 @@ class ModelRegistry:
         with self._writes.begin() as session:
             repo = RegistryRepository(session, self.model_name)
             statuses = repo.lock_statuses()
-            current = statuses.get(version)
-            if current is None:
-                raise VersionNotFound(f"model {self.model_name!r} has no version {version!r}")
-            if current is not target:
-                self._check_transition(version, current, target)
-                now = self._clock()
-                if target is ModelStatus.STABLE:
-                    # Retire first: the one-stable index must hold after every statement.
-                    self._retire_stable(repo, statuses, replaced_by=version, now=now)
-                repo.update_status(version, target)
-                repo.record_change(version, current, target, now, reason)
+            self._move(repo, statuses, version, target, reason)
             model = repo.get(version)
         if model is None:  # the row is locked; only a broken database gets here
             raise VersionNotFound(f"model {self.model_name!r} has no version {version!r}")
         return model
+
+    def _move(
+        self,
+        repo: RegistryRepository,
+        statuses: Mapping[str, ModelStatus],
+        version: str,
+        target: ModelStatus,
+        reason: str,
+    ) -> None:
+        current = statuses.get(version)
+        if current is None:
+            raise VersionNotFound(f"model {self.model_name!r} has no version {version!r}")
+        if current is target:
+            return
+        self._check_transition(version, current, target)
+        now = self._clock()
+        if target is ModelStatus.STABLE:
+            # Retire first: the one-stable index must hold after every statement.
+            self._retire_stable(repo, statuses, replaced_by=version, now=now)
+        repo.update_status(version, target)
+        repo.record_change(version, current, target, now, reason)
+        if current is ModelStatus.CANARY:
+            repo.set_traffic(None, 0.0, False, now)
+
+    # -- traffic -----------------------------------------------------------------------
+
+    def traffic(self) -> TrafficSplit:
+        """The stable version, the canary (if any), its share of items and shadow mode."""
+        with self._reads() as session:
+            return RegistryRepository(session, self.model_name).traffic()
+
+    def set_canary(self, version: str, *, weight: float, shadow: bool, reason: str) -> TrafficSplit:
+        """Make ``version`` the canary (if it is not yet) with this share of traffic.
+
+        One canary at a time: another version in canary status is refused. ``shadow``
+        means the canary scores every item but the stable version decides them all.
+        """
+        if not 0.0 <= weight <= 1.0:
+            raise InvalidTransition(f"canary weight must be within [0, 1], not {weight}")
+        with self._writes.begin() as session:
+            repo = RegistryRepository(session, self.model_name)
+            statuses = repo.lock_statuses()
+            if statuses.get(version) is ModelStatus.STABLE:
+                raise InvalidTransition(f"{version} is the stable version, not a candidate")
+            others = [v for v, s in statuses.items() if s is ModelStatus.CANARY and v != version]
+            if others:
+                raise InvalidTransition(f"{others[0]} is already the canary of this model")
+            self._move(repo, statuses, version, ModelStatus.CANARY, reason)
+            repo.set_traffic(version, weight, shadow, self._clock())
+            return repo.traffic()
 
     @staticmethod
     def _retire_stable(

@@ -8,7 +8,9 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -86,3 +88,25 @@ class ModelStatusChangeRow(Base):
     to_status: Mapped[str] = mapped_column(String(20))
     changed_at: Mapped[datetime] = mapped_column(UtcDateTime())
     reason: Mapped[str] = mapped_column(Text)
+
+
+class ModelTrafficRow(Base):
+    """How a model's traffic is split right now: at most one canary, its share, shadow mode.
+
+    One row per model name, written by the rollout controller through the registry and
+    read by every classifier instance; no row means all traffic goes to the stable version.
+    """
+
+    __tablename__ = "model_traffic"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    canary_version: Mapped[str | None] = mapped_column(
+        String(64), ForeignKey("model_versions.version")
+    )
+    canary_weight: Mapped[float] = mapped_column(Float)
+    shadow: Mapped[bool] = mapped_column(Boolean)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+    __table_args__ = (
+        CheckConstraint("canary_weight >= 0 AND canary_weight <= 1", name="canary_weight"),
+    )

@@ -19,7 +19,7 @@ from shared.db.migrate import alembic_config, current, upgrade
 from shared.db.session import make_engine
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
-REGISTRY_TABLES = {"model_versions", "model_artifacts", "model_status_changes"}
+REGISTRY_TABLES = {"model_versions", "model_artifacts", "model_status_changes", "model_traffic"}
 INGEST_TABLES = {"ingest_items"}
 REVIEW_TABLES = {
     "review_accounts",
@@ -36,7 +36,7 @@ FEEDBACK_TABLES = {
     "feedback_conflicts",
     "retrain_runs",
 }
-HEAD = "0004"
+HEAD = "0005"
 
 
 def _tables(url: str) -> set[str]:

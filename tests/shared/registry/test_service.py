@@ -302,3 +302,58 @@ def test_concurrent_first_registrations_leave_exactly_one_stable(
         assert [v.status for v in versions].count(ModelStatus.STABLE) == 1
         for version in versions:
             assert check.artifact_bytes(version.version, "model.onnx") in models
+
+
+def test_traffic_follows_the_canary_through_its_rollout(registry: ModelRegistry) -> None:
+    stable = register(registry, b"model-1")
+    candidate = register(registry, b"model-2")
+    assert registry.traffic().stable == stable.version
+    assert registry.traffic().canary is None
+
+    split = registry.set_canary(candidate.version, weight=0.0, shadow=True, reason="shadow")
+    assert (split.canary, split.canary_weight, split.shadow) == (candidate.version, 0.0, True)
+    assert registry.get(candidate.version).status is ModelStatus.CANARY
+
+    split = registry.set_canary(candidate.version, weight=0.25, shadow=False, reason="25%")
+    assert (split.stable, split.canary, split.canary_weight, split.shadow) == (
+        stable.version,
+        candidate.version,
+        0.25,
+        False,
+    )
+    assert registry.traffic() == split
+
+    registry.promote(candidate.version, reason="rollout passed")
+    after = registry.traffic()
+    assert (after.stable, after.canary, after.canary_weight, after.shadow) == (
+        candidate.version,
+        None,
+        0.0,
+        False,
+    )
+
+
+def test_a_rolled_back_canary_gets_no_more_traffic(registry: ModelRegistry) -> None:
+    register(registry, b"model-1")
+    candidate = register(registry, b"model-2")
+    registry.set_canary(candidate.version, weight=0.5, shadow=False, reason="50%")
+
+    registry.set_status(candidate.version, ModelStatus.ROLLED_BACK, "analysis failed")
+
+    assert registry.traffic().canary is None
+    assert registry.traffic().canary_weight == 0.0
+
+
+def test_one_canary_at_a_time_and_never_the_stable_one(registry: ModelRegistry) -> None:
+    stable = register(registry, b"model-1")
+    first = register(registry, b"model-2")
+    second = register(registry, b"model-3")
+    registry.set_canary(first.version, weight=0.1, shadow=False, reason="10%")
+
+    with pytest.raises(InvalidTransition, match="already the canary"):
+        registry.set_canary(second.version, weight=0.1, shadow=False, reason="10%")
+    with pytest.raises(InvalidTransition, match="stable version"):
+        registry.set_canary(stable.version, weight=0.1, shadow=False, reason="10%")
+    with pytest.raises(InvalidTransition, match="within"):
+        registry.set_canary(first.version, weight=1.5, shadow=False, reason="150%")
+    assert registry.traffic().canary_weight == 0.1
