@@ -1,0 +1,101 @@
+"""JSON logs: one object per line, level setting obeyed, request id bound and answered.
+
+Each case runs in a fresh interpreter: logging configuration is process-wide.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from pydantic import ValidationError
+
+from shared.settings import Settings
+
+SCRIPT = textwrap.dedent(
+    """
+    import logging, sys
+    import structlog
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+    from shared.observability.logging import RequestIdMiddleware, configure_logging
+
+    configure_logging("probe", sys.argv[1])
+    log = structlog.get_logger("probe")
+    log.debug("own_debug")
+    log.info("own_info", item_id="item-1")
+    log.warning("own_warning")
+    logging.getLogger("aiokafka").info("library_info")
+    logging.getLogger("aiokafka").warning("library_warning")
+
+    app = FastAPI()
+    app.add_middleware(RequestIdMiddleware)
+
+    @app.get("/work")
+    async def work() -> dict[str, str]:
+        structlog.get_logger("probe").warning("handled", item_id="item-2")
+        return {"ok": "yes"}
+
+    with TestClient(app) as client:
+        given = client.get("/work", headers={"X-Request-ID": "req-from-caller"})
+        made = client.get("/work")
+        hostile = client.get("/work", headers={"X-Request-ID": "bad id\\twith spaces"})
+    print("HEADERS " + " ".join(r.headers["X-Request-ID"] for r in (given, made, hostile)))
+    """
+)
+
+
+def run(level: str) -> tuple[list[dict[str, object]], list[str]]:
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT, level], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    headers = lines[-1].removeprefix("HEADERS ").split()
+    return [json.loads(line) for line in lines[:-1]], headers
+
+
+def test_every_line_is_json_with_service_level_and_time() -> None:
+    events, _ = run("DEBUG")
+    assert [e["event"] for e in events[:5]] == [
+        "own_debug",
+        "own_info",
+        "own_warning",
+        "library_info",
+        "library_warning",
+    ]
+    for event in events:
+        assert event["service"] == "probe"
+        assert {"level", "timestamp"} <= event.keys()
+    assert events[1]["item_id"] == "item-1"
+    assert events[3]["logger"] == "aiokafka"
+
+
+def test_log_level_setting_filters_own_and_library_logs() -> None:
+    events, _ = run("warning")
+    names = [e["event"] for e in events]
+    assert "own_debug" not in names
+    assert "own_info" not in names
+    assert "library_info" not in names
+    assert {"own_warning", "library_warning", "handled"} <= set(names)
+
+
+def test_request_id_is_bound_to_log_lines_and_returned() -> None:
+    events, headers = run("INFO")
+    handled = [e for e in events if e["event"] == "handled"]
+    assert [e["request_id"] for e in handled] == headers
+    assert headers[0] == "req-from-caller"
+    assert len(headers[1]) == 32
+    assert headers[2] != "bad id\twith spaces"
+    assert all(e["item_id"] == "item-2" for e in handled)
+    # the id belongs to its request only
+    assert "request_id" not in next(e for e in events if e["event"] == "own_warning")
+
+
+def test_log_level_setting_is_checked_and_case_insensitive() -> None:
+    assert Settings(log_level="debug").log_level == "DEBUG"
+    with pytest.raises(ValidationError):
+        Settings(log_level="LOUD")
