@@ -32,6 +32,7 @@ from shared.db.migrate import upgrade
 from shared.db.session import make_engine
 from shared.kafka import create_producer
 from shared.observability.health import probes_router
+from shared.observability.logging import RequestIdMiddleware
 from shared.registry import ModelRegistry
 from shared.security import ApiKeys
 
@@ -205,6 +206,7 @@ def create_app(
     )
     app.state.metrics = metrics
     app.state.api_keys = ApiKeys.from_secrets(settings.feedback_api_keys)
+    app.add_middleware(RequestIdMiddleware)
     app.include_router(api.router)
     app.include_router(probes_router(readiness, metrics.registry))
     api.install_error_handlers(app, retry_after_seconds=settings.feedback_retry_after_seconds)

@@ -26,6 +26,7 @@ from shared.db.migrate import upgrade
 from shared.db.session import make_engine
 from shared.kafka import create_producer, ensure_topics
 from shared.observability.health import probes_router
+from shared.observability.logging import RequestIdMiddleware
 from shared.stopping import sleep_or_stop
 
 log = structlog.get_logger("services.review")
@@ -109,6 +110,7 @@ def create_app(
     )
     app.state.metrics = metrics
     app.state.settings = settings
+    app.add_middleware(RequestIdMiddleware)
     app.include_router(api.router)
     app.include_router(web.router)
     app.include_router(probes_router(readiness, metrics.registry))
