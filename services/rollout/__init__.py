@@ -1,0 +1,1 @@
+"""Canary rollout controller: moves a candidate model version through traffic steps."""

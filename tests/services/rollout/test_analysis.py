@@ -1,0 +1,356 @@
+"""Canary analysis decisions on recorded Prometheus responses, and its pure parts."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from services.rollout.analysis import (
+    CHECKS,
+    WAITING_FOR_LABELS,
+    AnalysisConfig,
+    CheckResult,
+    Verdict,
+    analyse,
+    build_queries,
+    judge_agreement,
+    judge_error_rate,
+    judge_latency,
+    judge_review_share,
+    newcombe_bounds,
+    overall_verdict,
+    total_variation,
+)
+from services.rollout.prometheus import PrometheusError, Sample, parse_query_response
+
+RECORDED = Path(__file__).parent / "recorded"
+CONFIG = AnalysisConfig()
+
+
+class FakePrometheus:
+    """In-memory Prometheus: answers each query with its recorded API response."""
+
+    def __init__(self, responses: dict[str, Any], *, failing: set[str] | None = None) -> None:
+        self.responses = responses
+        self.failing = failing or set()
+        self.asked: list[str] = []
+
+    async def query(self, promql: str) -> list[Sample]:
+        self.asked.append(promql)
+        if promql in self.failing:
+            raise PrometheusError("connection refused (fake)")
+        if promql not in self.responses:
+            raise AssertionError(
+                f"no recorded answer (rerun tests.services.rollout.record): {promql}"
+            )
+        return parse_query_response(self.responses[promql])
+
+
+class DownPrometheus:
+    async def query(self, promql: str) -> list[Sample]:
+        raise PrometheusError("query request to http://127.0.0.1:1 failed: ConnectError")
+
+
+def recorded(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((RECORDED / f"{name}.json").read_text())
+    return data
+
+
+async def run(
+    name: str,
+    *,
+    require_labels: bool = False,
+    final_step: bool = False,
+    failing: set[str] | None = None,
+) -> list[CheckResult]:
+    data = recorded(name)
+    fake = FakePrometheus(data["responses"], failing=failing)
+    return await analyse(
+        fake,
+        canary=data["canary"],
+        stable=data["stable"],
+        window_seconds=data["window_seconds"],
+        config=CONFIG,
+        require_labels=require_labels,
+        final_step=final_step,
+    )
+
+
+def verdicts(results: list[CheckResult]) -> dict[str, Verdict]:
+    return {r.check: r.verdict for r in results}
+
+
+ALL_PASS: dict[str, Verdict] = dict.fromkeys(CHECKS, "pass")
+
+SCENARIOS: list[tuple[str, dict[str, Verdict], str]] = [
+    ("good", ALL_PASS, "pass"),
+    (
+        "bad",
+        {
+            **ALL_PASS,
+            "error_rate": "fail",
+            "review_share": "fail",
+            "prediction_shift": "fail",
+            "shadow_agreement": "fail",
+            "online_accuracy": "fail",
+        },
+        "fail",
+    ),
+    ("slow", {**ALL_PASS, "latency_p99": "fail"}, "fail"),
+    (
+        "no_data",
+        {**dict.fromkeys(CHECKS, "inconclusive"), "online_accuracy": "skipped"},
+        "inconclusive",
+    ),
+    (
+        "nan",
+        {**ALL_PASS, "latency_p99": "inconclusive", "online_accuracy": "inconclusive"},
+        "inconclusive",
+    ),
+    ("low_traffic", {**ALL_PASS, "traffic": "inconclusive"}, "inconclusive"),
+    ("few_labels", {**ALL_PASS, "online_accuracy": "skipped"}, "pass"),
+    ("accuracy_worse", {**ALL_PASS, "online_accuracy": "fail"}, "fail"),
+    ("accuracy_unsure", {**ALL_PASS, "online_accuracy": "inconclusive"}, "inconclusive"),
+]
+
+
+@pytest.mark.parametrize(
+    ("scenario", "expected", "overall"), SCENARIOS, ids=[s[0] for s in SCENARIOS]
+)
+async def test_recorded_scenario(scenario: str, expected: dict[str, Verdict], overall: str) -> None:
+    results = await run(scenario)
+
+    assert [r.check for r in results] == list(CHECKS)
+    assert verdicts(results) == expected
+    assert overall_verdict(results) == overall
+    for r in results:
+        assert r.queries
+        assert r.threshold
+        assert r.detail
+        json.dumps(r.to_dict(), allow_nan=False)  # JSON-safe, as the decision log stores it
+
+
+async def test_every_query_is_recorded_and_each_runs_once() -> None:
+    data = recorded("good")
+    fake = FakePrometheus(data["responses"])
+    await analyse(
+        fake, canary=data["canary"], stable=data["stable"], window_seconds=data["window_seconds"],
+        config=CONFIG, require_labels=False, final_step=False,
+    )  # fmt: skip
+    assert sorted(fake.asked) == sorted(data["responses"])
+
+
+async def test_bad_canary_details_name_the_numbers() -> None:
+    by_check = {r.check: r for r in await run("bad")}
+
+    review = by_check["review_share"]
+    assert review.values["canary"] == pytest.approx(0.6, abs=0.01)
+    assert review.values["stable"] == pytest.approx(0.1, abs=0.01)
+    assert by_check["shadow_agreement"].values["agreement"] == pytest.approx(0.26, abs=0.01)
+    assert by_check["prediction_shift"].values["distance"] == pytest.approx(0.2, abs=0.01)
+    assert "'sports'" in by_check["prediction_shift"].detail
+    accuracy = by_check["online_accuracy"]
+    assert accuracy.values["upper"] is not None
+    assert accuracy.values["upper"] < -CONFIG.max_accuracy_drop
+
+
+async def test_too_little_traffic_is_said_so() -> None:
+    traffic = (await run("low_traffic"))[0]
+    assert traffic.verdict == "inconclusive"
+    assert traffic.values["canary"] is not None
+    assert traffic.values["canary"] < CONFIG.min_predictions
+    assert "fewer than 50" in traffic.detail
+
+
+async def test_few_labels_skipped_before_the_final_step_and_held_on_it() -> None:
+    early = (await run("few_labels", require_labels=True, final_step=False))[-1]
+    assert early.verdict == "skipped"
+    assert "has 12 for the canary and 500 for stable" in early.detail
+    assert "needs 30" in early.detail
+
+    final = await run("few_labels", require_labels=True, final_step=True)
+    assert final[-1].verdict == "inconclusive"
+    assert final[-1].detail.startswith(WAITING_FOR_LABELS)
+    assert overall_verdict(final) == "hold"
+
+    # Labels not required: the final step is not held for them.
+    assert overall_verdict(await run("few_labels", final_step=True)) == "pass"
+
+
+async def test_waiting_for_labels_does_not_hide_other_problems() -> None:
+    assert overall_verdict(await run("no_data", require_labels=True, final_step=True)) == (
+        "inconclusive"
+    )
+    slow = await run("slow", require_labels=True, final_step=True)
+    assert overall_verdict(slow) == "fail"
+
+
+async def test_one_failed_query_makes_only_its_check_inconclusive() -> None:
+    data = recorded("good")
+    p99 = build_queries(data["canary"], data["stable"], data["window_seconds"])["latency_p99"]
+    results = await run("good", failing={p99["canary"]})
+
+    assert verdicts(results) == {**ALL_PASS, "latency_p99": "inconclusive"}
+    assert "failed: connection refused" in results[2].detail
+    assert overall_verdict(results) == "inconclusive"
+
+
+async def test_prometheus_down_is_inconclusive_everywhere_never_skipped() -> None:
+    results = await analyse(
+        DownPrometheus(), canary="v2", stable="v1", window_seconds=300, config=CONFIG,
+        require_labels=False, final_step=False,
+    )  # fmt: skip
+    assert verdicts(results) == dict.fromkeys(CHECKS, "inconclusive")
+    assert all("failed" in r.detail for r in results)
+    assert overall_verdict(results) == "inconclusive"
+
+
+def test_queries_sum_over_instances_and_escape_label_values() -> None:
+    queries = build_queries('v2"}) or vector(1) #', "v1\\", 300)
+    traffic = queries["traffic"]["canary"]
+    assert traffic == (
+        'sum (increase(tagstream_classifier_predictions_total{model_version="v2\\"}) or '
+        'vector(1) #"}[300s]))'
+    )
+    assert 'model_version="v1\\\\"' in queries["traffic"]["stable"]
+    assert set(queries) == set(CHECKS)
+
+
+@pytest.mark.parametrize(
+    ("canary", "stable", "window"), [("v1", "v1", 60), ("", "v1", 60), ("v2", "v1", 0)]
+)
+def test_queries_refuse_nonsense(canary: str, stable: str, window: int) -> None:
+    with pytest.raises(ValueError, match=r"must be at least 1|two different versions"):
+        build_queries(canary, stable, window)
+
+
+def one(value: float, **labels: str) -> list[Sample]:
+    return [Sample(labels=labels, value=value)]
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
+def test_latency_not_finite_is_inconclusive(value: float) -> None:
+    q = {"canary": "c", "stable": "s"}
+    result = judge_latency(q, {"c": one(value), "s": one(0.01)}, CONFIG)
+    assert result.verdict == "inconclusive"
+    assert result.values["canary"] is None
+
+
+def test_latency_slack_for_fast_models() -> None:
+    q = {"canary": "c", "stable": "s"}
+    # 4 ms vs 1 ms is 4x, but within the 5 ms slack: noise at this scale.
+    assert judge_latency(q, {"c": one(0.004), "s": one(0.001)}, CONFIG).verdict == "pass"
+    assert judge_latency(q, {"c": one(0.0061), "s": one(0.001)}, CONFIG).verdict == "fail"
+    assert judge_latency(q, {"c": one(0.15), "s": one(0.1)}, CONFIG).verdict == "pass"
+    assert judge_latency(q, {"c": one(0.16), "s": one(0.1)}, CONFIG).verdict == "fail"
+
+
+def test_error_rate_with_only_errors_fails() -> None:
+    q = {
+        n: n for n in ("canary_errors", "canary_predictions", "stable_errors", "stable_predictions")
+    }
+    results = {
+        "canary_errors": one(20),
+        "canary_predictions": one(0),
+        "stable_errors": one(0),
+        "stable_predictions": one(100),
+    }
+    result = judge_error_rate(q, results, CONFIG)
+    assert (result.verdict, result.values["canary"]) == ("fail", 1.0)
+
+
+def test_error_rate_without_errors_series_is_inconclusive() -> None:
+    q = {
+        n: n for n in ("canary_errors", "canary_predictions", "stable_errors", "stable_predictions")
+    }
+    results: dict[str, Any] = {
+        "canary_errors": [],
+        "canary_predictions": one(100),
+        "stable_errors": one(0),
+        "stable_predictions": one(100),
+    }
+    result = judge_error_rate(q, results, CONFIG)
+    assert result.verdict == "inconclusive"
+    assert "canary_errors query returned no data" in result.detail
+
+
+def test_review_share_without_review_series_is_zero() -> None:
+    q = {"canary": "c", "stable": "s"}
+    results = {"c": one(100, route="auto"), "s": one(90, route="auto") + one(10, route="review")}
+    result = judge_review_share(q, results, CONFIG)
+    assert (result.verdict, result.values["canary"], result.values["stable"]) == ("pass", 0.0, 0.1)
+
+
+def test_agreement_needs_compared_items() -> None:
+    q = {"canary": "c"}
+    assert judge_agreement(q, {"c": one(0, agreement="agree")}, CONFIG).verdict == "inconclusive"
+    assert judge_agreement(q, {"c": one(80, agreement="agree")}, CONFIG).verdict == "pass"
+
+
+def test_total_variation() -> None:
+    assert total_variation({"a": 5, "b": 5}, {"a": 50, "b": 50}) == 0
+    assert total_variation({"a": 1}, {"b": 1}) == 1
+    assert total_variation({"a": 3, "b": 1}, {"a": 1, "b": 1}) == pytest.approx(0.25)
+
+
+def test_newcombe_matches_the_published_example() -> None:
+    # Newcombe (1998), Stat Med 17:873, example (a): 56/70 vs 48/80, method 10 gives
+    # the 95% interval 0.0524 to 0.3339 — each bound one-sided at 97.5%.
+    lower, upper = newcombe_bounds(56, 70, 48, 80, confidence=0.975)
+    assert (round(lower, 4), round(upper, 4)) == (0.0524, 0.3339)
+
+
+def test_newcombe_narrows_with_more_labels() -> None:
+    small = newcombe_bounds(27, 30, 27, 30, confidence=0.95)
+    large = newcombe_bounds(2700, 3000, 2700, 3000, confidence=0.95)
+    assert small[0] < large[0] < 0 < large[1] < small[1]
+
+
+def result(check: str, verdict: Verdict, detail: str = "why") -> CheckResult:
+    return CheckResult(check, verdict, {}, {}, "rule", detail)
+
+
+WAITING = result("online_accuracy", "inconclusive", f"{WAITING_FOR_LABELS}: 3 of 30")
+
+
+@pytest.mark.parametrize(
+    ("results", "expected"),
+    [
+        ([result("traffic", "pass"), result("online_accuracy", "skipped")], "pass"),
+        ([result("traffic", "pass"), WAITING], "hold"),
+        ([result("traffic", "inconclusive"), WAITING], "inconclusive"),
+        ([result("latency_p99", "fail"), WAITING], "fail"),
+        ([result("traffic", "pass"), result("online_accuracy", "inconclusive")], "inconclusive"),
+        ([result("traffic", "pass"), result("error_rate", "fail")], "fail"),
+        ([result("online_accuracy", "skipped")], "inconclusive"),
+        ([], "inconclusive"),
+    ],
+)
+def test_overall_verdict(results: list[CheckResult], expected: str) -> None:
+    assert overall_verdict(results) == expected
+
+
+def test_to_dict_is_json_safe() -> None:
+    check = CheckResult(
+        "latency_p99",
+        "inconclusive",
+        {"canary": "q"},
+        {"a": math.nan, "b": math.inf, "c": 1.5, "d": None},
+        "r",
+        "d",
+    )
+    data = check.to_dict()
+    assert data["values"] == {"a": None, "b": None, "c": 1.5, "d": None}
+    assert json.loads(json.dumps(data, allow_nan=False))["check"] == "latency_p99"
+
+
+@pytest.mark.parametrize(
+    "bad", [{"confidence": 1.0}, {"confidence": 0.5}, {"min_labeled": 0}, {"min_predictions": -1}]
+)
+def test_config_refuses_nonsense(bad: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match="must be"):
+        AnalysisConfig(**bad)
