@@ -3,8 +3,14 @@
 ``ClassifierRunner.run(stop)`` is the whole life of the consumer: it waits until the
 registry has a stable model, starts the producer and the consumer group, runs
 ``run_batches`` with ``classify_batch`` (in a worker thread, so heartbeats keep flowing),
-swaps in a newly promoted model between batches, watches lag and progress for
-``/readyz``, and on ``stop`` finishes the in-flight batch, commits, and leaves the group.
+swaps models between batches, watches lag and progress for ``/readyz``, and on ``stop``
+finishes the in-flight batch, commits, and leaves the group.
+
+Model changes (a canary started, its weight changed, promoted, rolled back) are read
+from the registry's traffic split. A message on ``models.events`` makes every instance
+re-read it at once; a slow poll of the registry covers a missed event. Each batch takes
+one snapshot of the serving set, so it is decided wholly by the models active when it
+started, and no item is dropped or decided twice by a switch.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from aiokafka.errors import KafkaError
 from aiokafka.structs import TopicPartition
 
 from services.classifier.metrics import ClassifierMetrics
-from services.classifier.model import LoadedModel, load_stable
+from services.classifier.model import LoadedModel, ServingSet, load_serving
 from services.classifier.service import BatchResult, Routing, classify_batch
 from services.classifier.settings import ClassifierSettings
 from shared.kafka import Output, create_consumer, create_producer, ensure_topics, run_batches
@@ -89,7 +95,8 @@ class ClassifierRunner:
         self.settings = settings
         self.metrics = metrics
         self.routing = Routing.from_settings(settings)
-        self.model: LoadedModel | None = None
+        self.serving: ServingSet | None = None
+        self._model_changed = asyncio.Event()
         self._registry_factory = registry_factory
         self._registry: ModelRegistry | None = None
         self._consumer: AIOKafkaConsumer | None = None
@@ -97,7 +104,12 @@ class ClassifierRunner:
         self._lag: dict[int, int] = {}
         self._last_progress = time.monotonic()
         self._backoff = 0.1
-        self._in_flight: tuple[LoadedModel, BatchResult, float] | None = None
+        self._in_flight: tuple[ServingSet, BatchResult, float] | None = None
+
+    @property
+    def model(self) -> LoadedModel | None:
+        """The stable model being served, if any."""
+        return self.serving.stable if self.serving is not None else None
 
     # -- life cycle ------------------------------------------------------------------
 
@@ -110,6 +122,7 @@ class ClassifierRunner:
             if await self._wait_for_model(stop) is None:
                 return
             watcher = asyncio.create_task(self._watch_model(stop), name="classifier-model")
+            events = asyncio.create_task(self._watch_events(stop), name="classifier-events")
             try:
                 while not stop.is_set():
                     try:
@@ -119,9 +132,10 @@ class ClassifierRunner:
                         log.exception("consumer_failed_restarting", error=str(exc))
                         await sleep_or_stop(stop, self._next_backoff())
             finally:
-                watcher.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await watcher
+                for task in (watcher, events):
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
         finally:
             if self._registry is not None:
                 self._registry.close()
@@ -129,11 +143,11 @@ class ClassifierRunner:
     async def _open_registry(self) -> ModelRegistry:
         return await asyncio.to_thread(self._registry_factory, self.settings)
 
-    async def _wait_for_model(self, stop: asyncio.Event) -> LoadedModel | None:
+    async def _wait_for_model(self, stop: asyncio.Event) -> ServingSet | None:
         last_log = -NO_MODEL_LOG_EVERY_SECONDS
         while not stop.is_set():
             if await self._refresh_model():
-                return self.model
+                return self.serving
             if time.monotonic() - last_log >= NO_MODEL_LOG_EVERY_SECONDS:
                 last_log = time.monotonic()
                 log.warning(
@@ -146,38 +160,74 @@ class ClassifierRunner:
         return None
 
     async def _watch_model(self, stop: asyncio.Event) -> None:
+        """Re-read the traffic split on every models.events message, and every poll."""
+        poll = self.settings.classifier_model_poll_seconds
         while not stop.is_set():
-            await sleep_or_stop(stop, self.settings.classifier_model_poll_seconds)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._model_changed.wait(), timeout=poll)
+            self._model_changed.clear()
             if not stop.is_set():
                 await self._refresh_model()
 
+    async def _watch_events(self, stop: asyncio.Event) -> None:
+        """Listen to models.events (every instance sees every event: no consumer group).
+
+        The events are notifications; the registry is the truth, so a malformed or
+        missed event costs nothing but the wait for the next poll.
+        """
+        s = self.settings
+        while not stop.is_set():
+            consumer = create_consumer(s, s.topic_models, group_id=None, auto_offset_reset="latest")
+            try:
+                await consumer.start()
+                while not stop.is_set():
+                    batch = await consumer.getmany(timeout_ms=500)
+                    if any(batch.values()):
+                        log.info("model_event_received", records=sum(map(len, batch.values())))
+                        self._model_changed.set()
+            except KafkaError as exc:
+                log.warning("model_events_unavailable", error=repr(exc))
+                await sleep_or_stop(stop, self._next_backoff())
+            finally:
+                with contextlib.suppress(KafkaError):
+                    await consumer.stop()
+
     async def _refresh_model(self) -> bool:
-        """Load the registry's stable version if it changed; True when a model is loaded."""
+        """Load the registry's traffic split if it changed; True when a model is loaded."""
         assert self._registry is not None
         try:
-            loaded = await asyncio.to_thread(load_stable, self._registry, self.model)
+            loaded = await asyncio.to_thread(load_serving, self._registry, self.serving)
         except Exception as exc:
             self.metrics.errors.labels("model_load").inc()
             log.exception("model_load_failed", error=str(exc))
-            return self.model is not None
-        if loaded is not None and loaded is not self.model:
-            previous, self.model = self.model, loaded
+            return self.serving is not None
+        if loaded is not None and loaded is not self.serving:
+            previous, self.serving = self.serving, loaded
             self.metrics.serving(loaded, previous)
             log.info(
-                "model_loaded",
-                model_version=loaded.name,
-                role=loaded.role,
-                previous_version=previous.name if previous else None,
-                thresholds=loaded.thresholds,
+                "models_switched",
+                **loaded.describe(),
+                previous=previous.describe() if previous else None,
+                thresholds=loaded.stable.thresholds,
             )
-        return self.model is not None
+        return self.serving is not None
 
     async def _consume(self, stop: asyncio.Event) -> None:
         """One consumer and producer for as long as they work."""
         s = self.settings
         with contextlib.suppress(KafkaError, OSError):
             # Declared topics in production may not be creatable by this client: fine.
-            await ensure_topics(s, (s.topic_raw, s.topic_classified, s.topic_review, s.topic_dlq))
+            await ensure_topics(
+                s,
+                (
+                    s.topic_raw,
+                    s.topic_classified,
+                    s.topic_review,
+                    s.topic_dlq,
+                    s.topic_shadow,
+                    s.topic_models,
+                ),
+            )
         producer = create_producer(s, max_batch_size=PRODUCER_BATCH_BYTES)
         consumer = create_consumer(
             s,
@@ -265,25 +315,25 @@ class ClassifierRunner:
     # -- one batch -------------------------------------------------------------------
 
     async def _handle(self, records: Sequence[Record]) -> Sequence[Output]:
-        model = self.model
-        assert model is not None  # the loop starts only once a model is loaded
+        serving = self.serving  # one snapshot decides the whole batch
+        assert serving is not None  # the loop starts only once a model is loaded
         started = time.perf_counter()
         # Decoding, text preparation and inference are CPU work: off the event loop, so
         # heartbeats, fetches and probes keep being served.
-        result = await asyncio.to_thread(classify_batch, records, model, self.routing)
-        self._in_flight = (model, result, started)
+        result = await asyncio.to_thread(classify_batch, records, serving, self.routing)
+        self._in_flight = (serving, result, started)
         return result.outputs
 
     def _committed(self, records: Sequence[Record], outputs: Sequence[Output]) -> None:
         """After the batch's outputs were acknowledged and its offsets committed."""
         assert self._in_flight is not None
-        model, result, started = self._in_flight
+        serving, result, started = self._in_flight
         self._in_flight = None
         seconds = time.perf_counter() - started
         self._offsets.record(records)
         self._last_progress = time.monotonic()
         self._backoff = 0.1
-        self.metrics.record_batch(model, len(records), result, seconds)
+        self.metrics.record_batch(len(records), result, seconds)
         for rejected in result.rejected:
             log.warning(
                 "record_dead_lettered",
@@ -302,8 +352,9 @@ class ClassifierRunner:
             dead_lettered=len(result.rejected),
             duration_ms=round(seconds * 1000, 2),
             inference_ms=round(result.inference_seconds * 1000, 2),
-            model_version=model.name,
-            role=model.role,
+            model_version=serving.stable.name,
+            canary_version=serving.canary.name if serving.canary else None,
+            canary_decided=sum(1 for d in result.decided if d.role == "canary"),
         )
 
     # -- health ----------------------------------------------------------------------

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from services.classifier.model import LoadedModel
+from services.classifier.model import ServingSet
 from services.classifier.service import BatchResult
 
 # Per batch: a batch of 512 dataset texts takes a few milliseconds.
@@ -30,9 +30,40 @@ class ClassifierMetrics:
             ["route", "tag", "model_version", "role"],
             registry=registry,
         )
+        self.predictions = Counter(
+            "tagstream_classifier_predictions_total",
+            "Items each served model scored, by its top tag and the route it would take. "
+            "While a canary runs both models score every item, so the two compare on the "
+            "same items.",
+            ["model_version", "role", "tag", "route"],
+            registry=registry,
+        )
+        self.agreement = Counter(
+            "tagstream_classifier_agreement_total",
+            "Items on which the canary's top tag agreed or not with the stable model's.",
+            ["model_version", "role", "agreement"],
+            registry=registry,
+        )
+        self.inference_errors = Counter(
+            "tagstream_classifier_inference_errors_total",
+            "Items a served model failed to score.",
+            ["model_version", "role"],
+            registry=registry,
+        )
+        self.canary_weight = Gauge(
+            "tagstream_classifier_canary_weight",
+            "Share of items the canary decides (0 in shadow mode), as this instance serves it.",
+            ["model_version"],
+            registry=registry,
+        )
+        self.shadow = Gauge(
+            "tagstream_classifier_shadow_mode",
+            "1 while the canary runs in shadow mode (scores every item, decides none).",
+            registry=registry,
+        )
         self.inference_seconds = Histogram(
             "tagstream_classifier_inference_seconds",
-            "Model inference time per batch.",
+            "Model inference time per batch, per served model.",
             ["model_version", "role"],
             buckets=INFERENCE_BUCKETS,
             registry=registry,
@@ -90,17 +121,24 @@ class ClassifierMetrics:
             registry=registry,
         )
 
-    def record_batch(
-        self, model: LoadedModel, size: int, result: BatchResult, seconds: float
-    ) -> None:
+    def record_batch(self, size: int, result: BatchResult, seconds: float) -> None:
         """Everything a committed batch tells: sizes, routes, latencies, dead letters."""
         self.batch_size.observe(size)
         self.batch_seconds.observe(seconds)
-        if result.items_scored or result.inference_seconds:
-            self.inference_seconds.labels(model.name, model.role).observe(result.inference_seconds)
-        tally = Tally((d.route, d.tag) for d in result.decided)
-        for (route, tag), count in tally.items():
-            self.items.labels(route, tag, model.name, model.role).inc(count)
+        for stats in result.models:
+            version, role = stats.model_version, stats.role
+            self.inference_seconds.labels(version, role).observe(stats.inference_seconds)
+            for (tag, route), count in stats.predictions.items():
+                self.predictions.labels(version, role, tag, route).inc(count)
+            if stats.errors:
+                self.inference_errors.labels(version, role).inc(stats.errors)
+            if stats.agree:
+                self.agreement.labels(version, role, "agree").inc(stats.agree)
+            if stats.disagree:
+                self.agreement.labels(version, role, "disagree").inc(stats.disagree)
+        tally = Tally((d.route, d.tag, d.model_version, d.role) for d in result.decided)
+        for labels, count in tally.items():
+            self.items.labels(*labels).inc(count)
         for decided in result.decided:
             self.end_to_end_latency.observe(decided.latency_seconds)
         for (stage, kind), count in Tally(
@@ -109,10 +147,28 @@ class ClassifierMetrics:
             self.dlq.labels(stage, kind).inc(count)
         self.last_batch_timestamp.set(time.time())
 
-    def serving(self, model: LoadedModel, previous: LoadedModel | None) -> None:
-        if previous is not None and previous.name != model.name:
-            self.model_info.remove(previous.name, previous.role)
-        self.model_info.labels(model.name, model.role).set(1)
+    def serving(self, serving: ServingSet, previous: ServingSet | None) -> None:
+        """Which versions serve in which role; zeroed counters for each new one.
+
+        A series that exists from the start (at 0) lets ``increase()`` see the first
+        errors and agreements; one that appears with its first increment hides it.
+        """
+        now = {(m.name, m.role) for m in serving.models}
+        before = {(m.name, m.role) for m in previous.models} if previous is not None else set()
+        for version, role in before - now:
+            self.model_info.remove(version, role)
+        for version, role in now:
+            self.model_info.labels(version, role).set(1)
+            self.inference_errors.labels(version, role)
+        gone = previous.canary if previous is not None else None
+        if gone is not None and (serving.canary is None or serving.canary.name != gone.name):
+            self.canary_weight.remove(gone.name)
+        if serving.canary is not None:
+            for agreement in ("agree", "disagree"):
+                self.agreement.labels(serving.canary.name, "canary", agreement)
+            weight = 0.0 if serving.shadow else serving.canary_weight
+            self.canary_weight.labels(serving.canary.name).set(weight)
+        self.shadow.set(1 if serving.shadow else 0)
 
     def set_lag(self, lag: Mapping[int, int], assigned: Iterable[int]) -> None:
         """Lag of the assigned partitions; partitions no longer held are dropped."""

@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from shared.ml.onnx_export import OnnxTagger
-from shared.registry import ModelRegistry, ModelVersion
+from shared.registry import ModelRegistry, ModelVersion, TrafficSplit
 
 Role = Literal["stable", "canary"]
 
@@ -49,7 +49,9 @@ class LoadedModel:
         return self.version.thresholds
 
 
-def load_version(registry: ModelRegistry, version: ModelVersion) -> LoadedModel:
+def load_version(
+    registry: ModelRegistry, version: ModelVersion, role: Role = "stable"
+) -> LoadedModel:
     """Open ``version``'s verified ONNX artifact (blocking: call it off the event loop)."""
     tagger = OnnxTagger(registry.artifact_path(version.version, "model.onnx"))
     if tagger.classes != version.classes:
@@ -57,7 +59,7 @@ def load_version(registry: ModelRegistry, version: ModelVersion) -> LoadedModel:
             f"{version.version}: the ONNX model's classes {tagger.classes} differ from "
             f"the registered ones {version.classes}"
         )
-    return LoadedModel(version=version, tagger=tagger)
+    return LoadedModel(version=version, tagger=tagger, role=role)
 
 
 def load_stable(registry: ModelRegistry, current: LoadedModel | None = None) -> LoadedModel | None:
@@ -71,3 +73,69 @@ def load_stable(registry: ModelRegistry, current: LoadedModel | None = None) -> 
     if current is not None and current.name == stable.version:
         return current
     return load_version(registry, stable)
+
+
+@dataclass(frozen=True, slots=True)
+class ServingSet:
+    """The models one batch is decided by: the stable one and at most one canary.
+
+    The consumer takes one snapshot per batch, so a batch is decided wholly by the models
+    that were active when it started, however the split changes meanwhile.
+    """
+
+    stable: LoadedModel
+    canary: LoadedModel | None = None
+    canary_weight: float = 0.0
+    shadow: bool = False
+
+    @property
+    def models(self) -> tuple[LoadedModel, ...]:
+        return (self.stable,) if self.canary is None else (self.stable, self.canary)
+
+    def describe(self) -> dict[str, object]:
+        """For logs: which versions serve and how."""
+        return {
+            "stable_version": self.stable.name,
+            "canary_version": self.canary.name if self.canary else None,
+            "canary_weight": self.canary_weight,
+            "shadow": self.shadow,
+        }
+
+
+def load_serving(registry: ModelRegistry, current: ServingSet | None = None) -> ServingSet | None:
+    """The registry's traffic split with its models loaded; ``current`` when unchanged.
+
+    Models already loaded are reused, so a weight change costs one database read. None
+    while no version is stable. Blocking: database and file I/O.
+    """
+    split: TrafficSplit = registry.traffic()
+    if split.stable is None:
+        return None
+    loaded = {m.name: m for m in current.models} if current is not None else {}
+
+    def model(version: str, role: Role) -> LoadedModel:
+        known = loaded.get(version)
+        if known is not None and known.role == role:
+            return known
+        if known is not None:  # a promoted canary keeps its session, with its new role
+            return LoadedModel(version=known.version, tagger=known.tagger, role=role)
+        return load_version(registry, registry.get(version), role)
+
+    serving = ServingSet(
+        stable=model(split.stable, "stable"),
+        canary=model(split.canary, "canary") if split.canary is not None else None,
+        canary_weight=split.canary_weight if split.canary is not None else 0.0,
+        shadow=split.shadow and split.canary is not None,
+    )
+    if current is not None and _same(serving, current):
+        return current
+    return serving
+
+
+def _same(a: ServingSet, b: ServingSet) -> bool:
+    return (
+        a.stable is b.stable
+        and a.canary is b.canary
+        and a.canary_weight == b.canary_weight
+        and a.shadow == b.shadow
+    )

@@ -12,12 +12,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 from pydantic import ValidationError
 
-from services.classifier.model import LoadedModel
+from services.classifier.model import LoadedModel, ServingSet
 from services.classifier.settings import ClassifierSettings
 from shared.kafka import Output, dead_letter
 from shared.kafka.batch import Record
@@ -39,6 +40,7 @@ STAGE_INFERENCE = "classifier.inference"
 # bytes it keeps only the head, so that the letter itself stays under the broker's 1 MB.
 
 Clock = Callable[[], datetime]
+ReviewReason = Literal["low_confidence", "unapproved_tag", "audit"]
 
 
 def utc_now() -> datetime:
@@ -53,6 +55,7 @@ class Routing:
     topic_classified: str
     topic_review: str
     topic_dlq: str
+    topic_shadow: str = "content.shadow"
     max_title_chars: int = 300
     max_description_chars: int = 5000
     audit_share: float = 0.0
@@ -67,6 +70,7 @@ class Routing:
             topic_classified=settings.topic_classified,
             topic_review=settings.topic_review,
             topic_dlq=settings.topic_dlq,
+            topic_shadow=settings.topic_shadow,
             max_title_chars=settings.max_title_chars,
             max_description_chars=settings.max_description_chars,
         )
@@ -80,6 +84,24 @@ class Decided:
     route: Route
     tag: str
     latency_seconds: float
+    model_version: str = ""
+    role: str = "stable"
+
+
+@dataclass(slots=True)
+class ModelStats:
+    """What one model did in a batch (every model scores every item while a canary runs)."""
+
+    model_version: str
+    role: str
+    inference_seconds: float = 0.0
+    scored: int = 0
+    errors: int = 0
+    predictions: dict[tuple[str, str], int] = field(default_factory=dict)
+    """(top tag, route as this model would route) -> items."""
+    agree: int = 0
+    disagree: int = 0
+    """The canary's top tag against the stable model's, item by item."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +128,7 @@ class BatchResult:
     rejected: list[Rejected] = field(default_factory=list)
     inference_seconds: float = 0.0
     items_scored: int = 0
+    models: list[ModelStats] = field(default_factory=list)
 
 
 _REASON_KINDS = (
@@ -126,12 +149,21 @@ def reason_kind(reason: str) -> str:
 
 def classify_batch(
     records: Sequence[Record],
-    model: LoadedModel,
+    serving: ServingSet | LoadedModel,
     routing: Routing,
     *,
     clock: Clock = utc_now,
 ) -> BatchResult:
-    """Decode, score and route ``records``; returns every output to produce."""
+    """Decode, score and route ``records``; returns every output to produce.
+
+    With a canary, both models score every item (so their predictions, latencies and
+    agreement are compared on the same items); the canary decides its share of items,
+    chosen by a hash of the item id, or none in shadow mode, where its decisions go to
+    the shadow topic instead. An item the canary cannot score is decided by the stable
+    model; one the stable model cannot score goes to the DLQ.
+    """
+    if isinstance(serving, LoadedModel):
+        serving = ServingSet(stable=serving)
     result = BatchResult()
     items: list[ContentItem] = []
     sources: list[Record] = []
@@ -151,24 +183,67 @@ def classify_batch(
         return result
 
     texts = [prepare_text(item.title, item.description) for item in items]
+    stable, stable_stats = _score(serving.stable, texts, routing)
+    result.models.append(stable_stats)
+    result.inference_seconds = stable_stats.inference_seconds
+    canary = None
+    if serving.canary is not None:
+        canary, canary_stats = _score(serving.canary, texts, routing)
+        result.models.append(canary_stats)
+        _tally_agreement(canary_stats, stable, canary)
+    decided_at = clock()
+    for index, item in enumerate(items):
+        mine = stable.decisions[index]
+        if mine is None:
+            reason = stable.failed[index]
+            _reject(result, routing, sources[index], STAGE_INFERENCE, reason, item.item_id)
+            continue
+        theirs = canary.decisions[index] if canary is not None else None
+        decider, decision = serving.stable, mine
+        if theirs is not None and serving.canary is not None:
+            if serving.shadow:
+                _shadow(result, routing, serving.canary, item, theirs, decided_at)
+            elif in_share(item.item_id, serving.canary_weight, salt=CANARY_SALT):
+                decider, decision = serving.canary, theirs
+        _decide(result, routing, decider, item, decision, decided_at)
+        result.items_scored += 1
+    return result
+
+
+CANARY_SALT = b"canary:"
+"""Keeps the canary's share independent of the audit sample, which hashes the bare id."""
+
+
+@dataclass(slots=True)
+class _Scores:
+    decisions: list[Decision | None]
+    failed: dict[int, str]
+
+
+def _score(model: LoadedModel, texts: list[str], routing: Routing) -> tuple[_Scores, ModelStats]:
+    stats = ModelStats(model.name, model.role)
     started = time.perf_counter()
     proba, failed = _predict(model, texts)
-    result.inference_seconds = time.perf_counter() - started
-    for index, reason in failed.items():
-        _reject(result, routing, sources[index], STAGE_INFERENCE, reason, items[index].item_id)
-    if failed:
-        keep = [i for i in range(len(items)) if i not in failed]
-        items = [items[i] for i in keep]
-        proba = proba[keep]
-    result.items_scored = len(items)
-    if not items:
-        return result
+    stats.inference_seconds = time.perf_counter() - started
+    ok = [i for i in range(len(texts)) if i not in failed]
+    decisions: list[Decision | None] = [None] * len(texts)
+    routed = route_decisions(proba[ok], model.classes, model.thresholds, routing.approved_tags)
+    for index, decision in zip(ok, routed, strict=True):
+        decisions[index] = decision
+        tag = decision.tag if decision.tag in routing.approved_tags else "unapproved"
+        key = (tag, decision.route)
+        stats.predictions[key] = stats.predictions.get(key, 0) + 1
+    stats.scored, stats.errors = len(ok), len(failed)
+    return _Scores(decisions, failed), stats
 
-    decisions = route_decisions(proba, model.classes, model.thresholds, routing.approved_tags)
-    decided_at = clock()
-    for item, decision in zip(items, decisions, strict=True):
-        _decide(result, routing, model, item, decision, decided_at)
-    return result
+
+def _tally_agreement(stats: ModelStats, stable: _Scores, canary: _Scores) -> None:
+    for mine, theirs in zip(stable.decisions, canary.decisions, strict=True):
+        if mine is not None and theirs is not None:
+            if mine.tag == theirs.tag:
+                stats.agree += 1
+            else:
+                stats.disagree += 1
 
 
 def _decode(raw: bytes | None) -> ContentItem:
@@ -213,15 +288,50 @@ def _predict(
     return rows, failed
 
 
-def in_audit_sample(item_id: str, share: float) -> bool:
-    """Whether an item is in the audit sample: a hash of its id below ``share``.
+def in_share(item_id: str, share: float, *, salt: bytes = b"") -> bool:
+    """Whether an item falls in a ``share`` of all items: a hash of its id below it.
 
     Deterministic, so a redelivered item gets the same answer.
     """
     if share <= 0:
         return False
-    digest = hashlib.sha256(item_id.encode()).digest()
+    digest = hashlib.sha256(salt + item_id.encode()).digest()
     return int.from_bytes(digest[:8], "big") < share * 2**64
+
+
+def in_audit_sample(item_id: str, share: float) -> bool:
+    """Whether an auto-accepted item is also sent to review as part of the audit sample."""
+    return in_share(item_id, share)
+
+
+def _classification(
+    routing: Routing,
+    model: LoadedModel,
+    item: ContentItem,
+    decision: Decision,
+    decided_at: datetime,
+) -> Classification:
+    approved = routing.approved_tags
+    top_is_approved = decision.tag in approved
+    # route_decisions never auto-accepts an unapproved tag; checked again because
+    # emitting one would break the system's first promise.
+    auto = decision.route == "auto" and top_is_approved
+    latency = max(0.0, (decided_at - item.received_at).total_seconds())
+    # Built without re-validating what this function just computed (a measurable share
+    # of the hot path); the tests decode every output with the strict models.
+    return Classification.model_construct(
+        item_id=item.item_id,
+        tag=decision.tag if auto else NEEDS_REVIEW,
+        route="auto" if auto else "review",
+        # float rounding may put a probability a hair above 1, which the message refuses
+        confidence=min(1.0, max(0.0, decision.confidence)),
+        predicted_tag=decision.tag if top_is_approved else None,
+        probabilities={t: decision.probabilities.get(t, 0.0) for t in approved},
+        model_version=model.name,
+        role=model.role,
+        latency_ms=latency * 1000,
+        decided_at=decided_at,
+    )
 
 
 def _decide(
@@ -232,51 +342,56 @@ def _decide(
     decision: Decision,
     decided_at: datetime,
 ) -> None:
-    approved = routing.approved_tags
-    top_is_approved = decision.tag in approved
-    # route_decisions never auto-accepts an unapproved tag; checked again because
-    # emitting one would break the system's first promise.
-    auto = decision.route == "auto" and top_is_approved
-    tag = decision.tag if auto else NEEDS_REVIEW
-    predicted = decision.tag if top_is_approved else None
-    probabilities = {t: decision.probabilities.get(t, 0.0) for t in approved}
-    # float rounding may put a probability a hair above 1, which the message refuses
-    confidence = min(1.0, max(0.0, decision.confidence))
-    latency = max(0.0, (decided_at - item.received_at).total_seconds())
+    classification = _classification(routing, model, item, decision, decided_at)
     key = item.item_id.encode()
-    # Built without re-validating what this function just computed (a measurable share
-    # of the hot path); the tests decode every output with the strict models.
-    classification = Classification.model_construct(
-        item_id=item.item_id,
-        tag=tag,
-        route="auto" if auto else "review",
-        confidence=confidence,
-        predicted_tag=predicted,
-        probabilities=probabilities,
-        model_version=model.name,
-        role=model.role,
-        latency_ms=latency * 1000,
-        decided_at=decided_at,
-    )
     result.outputs.append(Output(routing.topic_classified, key, classification.encode()))
+    auto = classification.route == "auto"
     audit = auto and in_audit_sample(item.item_id, routing.audit_share)
     if not auto or audit:
         # An audited item stays auto-accepted; the review is a sample of auto decisions.
+        predicted = classification.predicted_tag
+        reason: ReviewReason = (
+            "audit" if audit else "low_confidence" if predicted else "unapproved_tag"
+        )
         request = ReviewRequest.model_construct(
             item_id=item.item_id,
             title=item.title,
             description=item.description,
             url=item.url,
-            reason="audit" if audit else "low_confidence" if top_is_approved else "unapproved_tag",
+            reason=reason,
             predicted_tag=predicted,
-            confidence=confidence,
-            probabilities=probabilities,
+            confidence=classification.confidence,
+            probabilities=classification.probabilities,
             model_version=model.name,
             received_at=item.received_at,
             requested_at=decided_at,
         )
         result.outputs.append(Output(routing.topic_review, key, request.encode()))
-    result.decided.append(Decided(item.item_id, classification.route, tag, latency_seconds=latency))
+    result.decided.append(
+        Decided(
+            item.item_id,
+            classification.route,
+            classification.tag,
+            latency_seconds=classification.latency_ms / 1000,
+            model_version=model.name,
+            role=model.role,
+        )
+    )
+
+
+def _shadow(
+    result: BatchResult,
+    routing: Routing,
+    model: LoadedModel,
+    item: ContentItem,
+    decision: Decision,
+    decided_at: datetime,
+) -> None:
+    """The canary's decision in shadow mode: recorded on its own topic, never acted on."""
+    classification = _classification(routing, model, item, decision, decided_at)
+    result.outputs.append(
+        Output(routing.topic_shadow, item.item_id.encode(), classification.encode())
+    )
 
 
 def _reject(

@@ -5,6 +5,7 @@ from shared.messages.classified import NEEDS_REVIEW, Classification
 from shared.messages.content import ContentItem
 from shared.messages.dlq import DeadLetter
 from shared.messages.feedback import FeedbackLabel
+from shared.messages.models import ModelEvent
 from shared.messages.review import ReviewRequest
 
 #: default topic name -> the message on it (topic names themselves are settings)
@@ -14,6 +15,8 @@ MESSAGES: dict[str, type[Message]] = {
     "review.requests": ReviewRequest,
     "content.dlq": DeadLetter,
     "feedback.labels": FeedbackLabel,
+    "models.events": ModelEvent,
+    "content.shadow": Classification,
 }
 
 __all__ = [
@@ -26,5 +29,6 @@ __all__ = [
     "FeedbackLabel",
     "Message",
     "MessageError",
+    "ModelEvent",
     "ReviewRequest",
 ]
