@@ -38,7 +38,8 @@ log = structlog.get_logger(__name__)
 MAX_IDEMPOTENCY_KEY_CHARS = 200
 
 
-def get_service(request: Request) -> IngestService:
+async def get_service(request: Request) -> IngestService:
+    # async: FastAPI runs a plain ``def`` dependency in a worker thread, per request
     service: IngestService = request.app.state.ingest.service
     return service
 

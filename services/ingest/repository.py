@@ -61,9 +61,11 @@ def _insert_if_new(dialect: str) -> Insert:
 class IngestItemRepository:
     """Reads and writes ``ingest_items`` within the caller's transaction."""
 
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, insert_if_new: Insert | None = None) -> None:
         self._connection = connection
-        self._insert = _insert_if_new(connection.dialect.name)
+        if insert_if_new is None:
+            insert_if_new = _insert_if_new(connection.dialect.name)
+        self._insert = insert_if_new
 
     def insert_if_new(self, item_id: str, keys: DedupKeys, now: datetime) -> bool:
         """Insert a pending item unless one of its keys is taken; True if inserted."""
@@ -119,6 +121,7 @@ class SqlDedupStore:
         self._engine = engine
         # BEGIN IMMEDIATE on SQLite: claims read then write, so they queue for the lock.
         self._writer = writer(engine)
+        self._insert = _insert_if_new(engine.dialect.name)
 
     async def claim(self, requests: Sequence[tuple[DedupKeys, str]]) -> list[Claim]:
         return await asyncio.to_thread(self._guarded, self._claim_all, requests)
@@ -137,7 +140,7 @@ class SqlDedupStore:
     def _claim_all(self, requests: Sequence[tuple[DedupKeys, str]]) -> list[Claim]:
         now = datetime.now(UTC)
         with self._writer.begin() as connection:
-            repository = IngestItemRepository(connection)
+            repository = IngestItemRepository(connection, self._insert)
             return [self._claim_one(connection, repository, k, i, now) for k, i in requests]
 
     @staticmethod
@@ -169,7 +172,8 @@ class SqlDedupStore:
 
     def _mark_produced(self, item_ids: Collection[str]) -> None:
         with self._writer.begin() as connection:
-            IngestItemRepository(connection).mark_produced(item_ids, datetime.now(UTC))
+            repository = IngestItemRepository(connection, self._insert)
+            repository.mark_produced(item_ids, datetime.now(UTC))
 
     def _select_one(self) -> None:
         with self._engine.connect() as connection:
