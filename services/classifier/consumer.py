@@ -203,7 +203,7 @@ class ClassifierRunner:
             return self.serving is not None
         if loaded is not None and loaded is not self.serving:
             previous, self.serving = self.serving, loaded
-            self.metrics.serving(loaded, previous)
+            self.metrics.serving(loaded, previous, self.settings.approved_tags)
             log.info(
                 "models_switched",
                 **loaded.describe(),

@@ -147,7 +147,9 @@ class ClassifierMetrics:
             self.dlq.labels(stage, kind).inc(count)
         self.last_batch_timestamp.set(time.time())
 
-    def serving(self, serving: ServingSet, previous: ServingSet | None) -> None:
+    def serving(
+        self, serving: ServingSet, previous: ServingSet | None, tags: Iterable[str] = ()
+    ) -> None:
         """Which versions serve in which role; zeroed counters for each new one.
 
         A series that exists from the start (at 0) lets ``increase()`` see the first
@@ -160,6 +162,10 @@ class ClassifierMetrics:
         for version, role in now:
             self.model_info.labels(version, role).set(1)
             self.inference_errors.labels(version, role)
+            self.inference_seconds.labels(version, role)
+            for tag in (*tags, "unapproved"):
+                for route in ("auto", "review"):
+                    self.predictions.labels(version, role, tag, route)
         gone = previous.canary if previous is not None else None
         if gone is not None and (serving.canary is None or serving.canary.name != gone.name):
             self.canary_weight.remove(gone.name)

@@ -399,7 +399,8 @@ def judge_online_accuracy(
     margin = config.max_accuracy_drop
     threshold = (
         f"{config.confidence:.0%} one-sided bounds of canary - stable accuracy: fail when the "
-        f"upper bound < -{margin:g}, pass when the lower bound > -{margin:g}; "
+        f"upper bound < -{margin:g}; with labels required, the final step holds until the "
+        f"lower bound > -{margin:g}; "
         f"judged from {config.min_labeled} gold labels per version"
     )
     keys = ("canary", "stable", "canary_labeled", "stable_labeled", "lower", "upper")
@@ -442,8 +443,17 @@ def judge_online_accuracy(
         verdict, why = "fail", "confidently worse than stable by more than the margin"
     elif lower > -margin:
         verdict, why = "pass", "confidently no worse than stable beyond the margin"
+    elif require_labels and final_step:
+        # Promotion was asked to wait for proof: more labels narrow the bounds.
+        detail = (
+            f"{WAITING_FOR_LABELS}: canary - stable accuracy is between {lower:+.3f} and "
+            f"{upper:+.3f}, not enough evidence either way yet."
+        )
+        return _result("online_accuracy", "inconclusive", q, values, threshold, detail)
     else:
-        verdict, why = "inconclusive", "not enough evidence either way yet"
+        # A guard, as for the other checks: a canary is stopped when its labels show it
+        # worse; a sample too small to prove it no worse does not roll a canary back.
+        verdict, why = "pass", "not shown worse than stable (too few labels to prove it no worse)"
     detail = (
         f"accuracy {correct['canary'] / labeled['canary']:.3f} on the canary vs "
         f"{correct['stable'] / labeled['stable']:.3f} on stable, difference between "

@@ -114,7 +114,8 @@ SCENARIOS: list[tuple[str, dict[str, Verdict], str]] = [
     ("low_traffic", {**ALL_PASS, "traffic": "inconclusive"}, "inconclusive"),
     ("few_labels", {**ALL_PASS, "online_accuracy": "skipped"}, "pass"),
     ("accuracy_worse", {**ALL_PASS, "online_accuracy": "fail"}, "fail"),
-    ("accuracy_unsure", {**ALL_PASS, "online_accuracy": "inconclusive"}, "inconclusive"),
+    # a guard: labels that cannot show the canary worse do not roll it back ...
+    ("accuracy_unsure", ALL_PASS, "pass"),
 ]
 
 
@@ -354,3 +355,13 @@ def test_to_dict_is_json_safe() -> None:
 def test_config_refuses_nonsense(bad: dict[str, Any]) -> None:
     with pytest.raises(ValueError, match="must be"):
         AnalysisConfig(**bad)
+
+
+async def test_with_labels_required_the_final_step_holds_until_the_bounds_prove_it() -> None:
+    # ... but a promotion that must wait for labels waits for proof, not for a count.
+    results = await run("accuracy_unsure", require_labels=True, final_step=True)
+
+    (accuracy,) = [r for r in results if r.check == "online_accuracy"]
+    assert accuracy.verdict == "inconclusive"
+    assert accuracy.detail.startswith("waiting for labels")
+    assert overall_verdict(results) == "hold"

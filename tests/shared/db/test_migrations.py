@@ -12,7 +12,8 @@ from sqlalchemy import inspect
 
 import services.feedback.tables
 import services.ingest.tables
-import services.review.tables  # noqa: F401  (with the two above: every table on the metadata)
+import services.review.tables
+import services.rollout.tables  # noqa: F401  (with the two above: every table on the metadata)
 import shared.registry.tables  # noqa: F401  (puts the registry tables on the metadata)
 from shared.db.base import Base
 from shared.db.migrate import alembic_config, current, upgrade
@@ -28,6 +29,7 @@ REVIEW_TABLES = {
     "review_labels",
     "review_outbox",
 }
+ROLLOUT_TABLES = {"rollouts", "rollout_analyses"}
 FEEDBACK_TABLES = {
     "feedback_labels",
     "feedback_gold",
@@ -36,7 +38,7 @@ FEEDBACK_TABLES = {
     "feedback_conflicts",
     "retrain_runs",
 }
-HEAD = "0005"
+HEAD = "0006"
 
 
 def _tables(url: str) -> set[str]:
@@ -53,7 +55,9 @@ def test_upgrade_creates_the_tables(database_url: str) -> None:
     upgrade(database_url)
 
     assert current(database_url) == HEAD
-    every_table = REGISTRY_TABLES | INGEST_TABLES | REVIEW_TABLES | FEEDBACK_TABLES
+    every_table = (
+        REGISTRY_TABLES | INGEST_TABLES | REVIEW_TABLES | FEEDBACK_TABLES | ROLLOUT_TABLES
+    )
     assert _tables(database_url) == every_table | {"alembic_version"}
 
 

@@ -1,0 +1,120 @@
+"""HTTP handlers of the rollout controller (thin): status, start, pause, resume, abort.
+
+Every call needs an admin key (``TAGSTREAM_ROLLOUT_ADMIN_KEYS``) as ``Bearer``. Errors
+have one shape: ``{"detail": [{"field": ..., "reason": ...}]}``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from services.rollout.repository import Rollout
+from services.rollout.service import RolloutController, RolloutError
+from shared.security import Unauthorized, bearer_client
+
+_admin_key = bearer_client(
+    scheme_name="RolloutAdminKey",
+    variable="TAGSTREAM_ROLLOUT_ADMIN_KEYS",
+    description="A key from TAGSTREAM_ROLLOUT_ADMIN_KEYS, as `Bearer <key>`.",
+)
+Admin = Annotated[str, Depends(_admin_key)]
+router = APIRouter(prefix="/v1")
+
+
+class StartIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: str = Field(min_length=1, max_length=64, description="A registered candidate.")
+    reason: str = Field("started by an operator", max_length=500)
+
+
+class ReasonIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str | None = Field(None, max_length=500)
+
+
+def controller(request: Request) -> RolloutController:
+    found: RolloutController = request.app.state.controller
+    return found
+
+
+Controller = Annotated[RolloutController, Depends(controller)]
+
+
+@router.get("/rollouts")
+async def get_rollouts(_: Admin, rollouts: Controller) -> dict[str, Any]:
+    """Every recent rollout, newest first, with its analyses."""
+    s = rollouts.settings
+    return {
+        "prometheus": {"configured": rollouts.prometheus_configured, "url": s.prometheus_url},
+        "steps": list(s.step_labels),
+        "interval_seconds": s.rollout_interval_seconds,
+        "failure_limit": s.rollout_failure_limit,
+        "inconclusive_limit": s.rollout_inconclusive_limit,
+        "require_labels": s.rollout_require_labels,
+        "rollouts": [r.model_dump(mode="json") for r in await rollouts.status()],
+    }
+
+
+@router.post("/rollouts", status_code=201)
+async def start_rollout(body: StartIn, _: Admin, rollouts: Controller) -> Rollout:
+    return await rollouts.start(body.version, body.reason)
+
+
+@router.post("/rollouts/pause")
+async def pause_rollout(_: Admin, rollouts: Controller, body: ReasonIn | None = None) -> Rollout:
+    return await rollouts.pause(_reason(body, "paused by an operator"))
+
+
+@router.post("/rollouts/resume")
+async def resume_rollout(_: Admin, rollouts: Controller, body: ReasonIn | None = None) -> Rollout:
+    return await rollouts.resume(_reason(body, "resumed by an operator"))
+
+
+@router.post("/rollouts/abort")
+async def abort_rollout(_: Admin, rollouts: Controller, body: ReasonIn | None = None) -> Rollout:
+    return await rollouts.abort(_reason(body, "aborted by an operator"))
+
+
+def _reason(body: ReasonIn | None, default: str) -> str:
+    return body.reason if body is not None and body.reason else default
+
+
+def _error(status: int, field: str | None, reason: str, **headers: str) -> JSONResponse:
+    return JSONResponse(
+        {"detail": [{"field": field, "reason": reason}]}, status_code=status, headers=headers
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    async def invalid(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        problems = [
+            {"field": ".".join(str(p) for p in e["loc"][1:]) or None, "reason": e["msg"]}
+            for e in exc.errors()
+        ]
+        return JSONResponse({"detail": problems}, status_code=422)
+
+    async def refused(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RolloutError)
+        return _error(exc.status_code, None, exc.reason)
+
+    async def unauthorized(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, Unauthorized)
+        return _error(401, "Authorization", exc.reason, **{"WWW-Authenticate": "Bearer"})
+
+    async def http_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        return _error(exc.status_code, None, str(exc.detail))
+
+    app.add_exception_handler(RequestValidationError, invalid)
+    app.add_exception_handler(RolloutError, refused)
+    app.add_exception_handler(Unauthorized, unauthorized)
+    app.add_exception_handler(StarletteHTTPException, http_error)

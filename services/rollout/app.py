@@ -1,0 +1,120 @@
+"""The rollout controller's app factory: ``create_app(settings)``; the lifespan opens the
+database, the registry and the Prometheus client, runs the controller loop, and closes
+them in reverse."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Mapping
+
+import structlog
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+
+from services.rollout import api
+from services.rollout.metrics import RolloutMetrics
+from services.rollout.prometheus import PrometheusClient
+from services.rollout.repository import RolloutStore
+from services.rollout.service import EventPublisher, KafkaEvents, RolloutController
+from services.rollout.settings import RolloutSettings
+from shared.db.migrate import upgrade
+from shared.db.session import make_engine
+from shared.observability.health import probes_router
+from shared.observability.logging import RequestIdMiddleware
+from shared.registry import ModelRegistry
+from shared.security import ApiKeys
+
+log = structlog.get_logger("services.rollout")
+
+
+def create_app(
+    settings: RolloutSettings,
+    *,
+    metrics_registry: CollectorRegistry | None = None,
+    events: EventPublisher | None = None,
+    run_loop: bool = True,
+) -> FastAPI:
+    """The rollout service. ``events`` replaces the Kafka publisher and ``run_loop=False``
+    leaves ticking to the caller (tests)."""
+    metrics = RolloutMetrics(metrics_registry or CollectorRegistry())
+    holder: dict[str, RolloutStore] = {}
+
+    async def readiness() -> Mapping[str, bool]:
+        store = holder.get("store")
+        if store is None:
+            return {"database": False}
+        try:
+            await asyncio.wait_for(asyncio.to_thread(store.ping), 2.0)
+        except Exception:
+            return {"database": False}
+        return {"database": True}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await asyncio.to_thread(upgrade, settings.database_url)
+        engine = make_engine(settings.database_url)
+        prometheus = (
+            PrometheusClient(
+                settings.prometheus_url, timeout_seconds=settings.rollout_query_timeout_seconds
+            )
+            if settings.prometheus_url
+            else None
+        )
+        stop = asyncio.Event()
+        task: asyncio.Task[None] | None = None
+        try:
+            registry = ModelRegistry(engine, settings.registry_dir, settings.model_name)
+            store = RolloutStore(engine, settings.model_name, settings.step_labels)
+            controller = RolloutController(
+                settings,
+                store,
+                registry,
+                events if events is not None else KafkaEvents(settings),
+                prometheus,
+                metrics,
+            )
+            app.state.controller = controller
+            holder["store"] = store
+            if prometheus is None:
+                metrics.prometheus_up.set(0)
+                log.warning("no_prometheus", hint="rollouts stay paused", detail=api_hint())
+            else:
+                metrics.prometheus_up.set(1 if await prometheus.ready() else 0)
+            active = await asyncio.to_thread(store.active)
+            if active is not None:
+                metrics.show(active)
+            if run_loop:
+                task = asyncio.create_task(controller.run(stop), name="rollout-controller")
+            log.info("rollout_started_serving", port=settings.rollout_port)
+            yield
+        finally:
+            holder.pop("store", None)
+            stop.set()
+            if task is not None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.wait_for(task, timeout=10)
+            if prometheus is not None:
+                await prometheus.aclose()
+            engine.dispose()
+
+    app = FastAPI(
+        title="tagstream rollout",
+        version="1.0.0",
+        summary="Canary rollouts of model versions, decided by Prometheus metrics.",
+        lifespan=lifespan,
+    )
+    app.state.metrics = metrics
+    app.state.api_keys = ApiKeys.from_secrets(settings.rollout_admin_keys)
+    app.add_middleware(RequestIdMiddleware)
+    app.include_router(api.router)
+    app.include_router(probes_router(readiness, metrics.registry))
+    api.install_error_handlers(app)
+    return app
+
+
+def api_hint() -> str:
+    return (
+        "set TAGSTREAM_PROMETHEUS_URL to a Prometheus server scraping the classifier and "
+        "feedback services (make run starts one when the prometheus package is installed)"
+    )
