@@ -1,0 +1,598 @@
+"""Build the Grafana dashboards (``deploy/grafana/dashboards/*.json``) from this file.
+
+Dashboards as code: edit the panels here, run ``python deploy/grafana/dashboards.py``
+and commit the JSON beside it (a test fails while the two differ, and another checks
+that every metric a panel queries is exported by a running service).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+OUT = Path(__file__).parent / "dashboards"
+DATASOURCE = {"type": "prometheus", "uid": "prometheus"}
+RATE = "$__rate_interval"
+WIDTH = 24
+
+
+@dataclass
+class Panel:
+    title: str
+    queries: list[tuple[str, str]]  # (PromQL, legend)
+    unit: str = "short"
+    kind: str = "timeseries"
+    width: int = 12
+    height: int = 8
+    description: str = ""
+    thresholds: list[tuple[float, str]] = field(default_factory=list)
+    max_value: float | None = None
+
+    def render(self, panel_id: int, x: int, y: int) -> dict[str, Any]:
+        steps: list[dict[str, Any]] = [{"color": "green", "value": None}]
+        steps += [{"color": color, "value": value} for value, color in self.thresholds]
+        defaults: dict[str, Any] = {
+            "unit": self.unit,
+            "thresholds": {"mode": "absolute", "steps": steps},
+        }
+        if self.max_value is not None:
+            defaults["max"] = self.max_value
+        if self.kind == "timeseries" and self.thresholds:
+            defaults["custom"] = {"thresholdsStyle": {"mode": "line"}}
+        panel: dict[str, Any] = {
+            "id": panel_id,
+            "type": self.kind,
+            "title": self.title,
+            "description": self.description,
+            "datasource": DATASOURCE,
+            "gridPos": {"x": x, "y": y, "w": self.width, "h": self.height},
+            "fieldConfig": {"defaults": defaults, "overrides": []},
+            "targets": [
+                {
+                    "refId": chr(ord("A") + i),
+                    "datasource": DATASOURCE,
+                    "expr": expr,
+                    "legendFormat": legend,
+                    **({"instant": True, "format": "table"} if self.kind == "table" else {}),
+                }
+                for i, (expr, legend) in enumerate(self.queries)
+            ],
+        }
+        if self.kind == "timeseries":
+            panel["options"] = {"legend": {"displayMode": "list", "placement": "bottom"}}
+        return panel
+
+
+def dashboard(uid: str, title: str, description: str, rows: list[list[Panel]]) -> dict[str, Any]:
+    panels, y, panel_id = [], 0, 1
+    for row in rows:
+        x = 0
+        for panel in row:
+            panels.append(panel.render(panel_id, x, y))
+            panel_id += 1
+            x += panel.width
+        assert x <= WIDTH, f"{title}: a row is wider than {WIDTH}"
+        y += max(p.height for p in row)
+    return {
+        "uid": uid,
+        "title": title,
+        "description": description,
+        "tags": ["tagstream"],
+        "timezone": "utc",
+        "editable": True,
+        "schemaVersion": 39,
+        "version": 1,
+        "refresh": "30s",
+        "time": {"from": "now-3h", "to": "now"},
+        "templating": {"list": []},
+        "annotations": {"list": []},
+        "links": [
+            {"type": "dashboards", "tags": ["tagstream"], "title": "tagstream", "asDropdown": True}
+        ],
+        "panels": panels,
+    }
+
+
+def quantiles(
+    metric: str, by: str = "", qs: tuple[float, ...] = (0.5, 0.99)
+) -> list[tuple[str, str]]:
+    group = f"le, {by}" if by else "le"
+    legend = " ".join(f"{{{{{label.strip()}}}}}" for label in by.split(",") if label.strip())
+    return [
+        (
+            f"histogram_quantile({q}, sum by ({group}) (rate({metric}_bucket[{RATE}])))",
+            f"p{round(q * 100)} {legend}".strip(),
+        )
+        for q in qs
+    ]
+
+
+def pipeline() -> dict[str, Any]:
+    return dashboard(
+        "tagstream-pipeline",
+        "tagstream / pipeline",
+        "Ingest to decision: throughput, routes, latency against the 100 ms budget, lag, "
+        "dead letters.",
+        [
+            [
+                Panel(
+                    "Services up",
+                    [('up{job=~"tagstream-.+"}', "{{job}} {{instance}}")],
+                    kind="stat",
+                    width=24,
+                    height=4,
+                    description="1 = Prometheus scrapes the instance.",
+                    thresholds=[],
+                ),
+            ],
+            [
+                Panel(
+                    "Ingest: items per second by result",
+                    [
+                        (
+                            f"sum by (result) (rate(tagstream_ingest_items_total[{RATE}]))",
+                            "{{result}}",
+                        )
+                    ],
+                    unit="ops",
+                ),
+                Panel(
+                    "Ingest: requests per second by status",
+                    [
+                        (
+                            f"sum by (status) (rate(tagstream_ingest_requests_total[{RATE}]))",
+                            "{{status}}",
+                        ),
+                        (
+                            f"sum(rate(tagstream_ingest_broker_unavailable_total[{RATE}]))",
+                            "503 broker unavailable",
+                        ),
+                    ],
+                    unit="reqps",
+                ),
+            ],
+            [
+                Panel(
+                    "Ingest: rejections by reason",
+                    [
+                        (
+                            f"sum by (reason) (rate(tagstream_ingest_rejections_total[{RATE}]))",
+                            "{{reason}}",
+                        )
+                    ],
+                    unit="ops",
+                ),
+                Panel(
+                    "Ingest: produce latency (to the broker's ack)",
+                    quantiles("tagstream_ingest_produce_latency_seconds"),
+                    unit="s",
+                ),
+            ],
+            [
+                Panel(
+                    "Classifier: decisions per second by route",
+                    [
+                        (
+                            f"sum by (route) (rate(tagstream_classifier_items_total[{RATE}]))",
+                            "{{route}}",
+                        )
+                    ],
+                    unit="ops",
+                ),
+                Panel(
+                    "Classifier: decisions per second by tag",
+                    [
+                        (
+                            f"sum by (tag) (rate(tagstream_classifier_items_total[{RATE}]))",
+                            "{{tag}}",
+                        )
+                    ],
+                    unit="ops",
+                ),
+            ],
+            [
+                Panel(
+                    "End-to-end latency (accepted to decided) vs the 100 ms budget",
+                    quantiles("tagstream_classifier_end_to_end_latency_seconds"),
+                    unit="s",
+                    thresholds=[(0.1, "red")],
+                    description="From ingest acceptance (received_at) to the decision.",
+                ),
+                Panel(
+                    "Share routed to review",
+                    [
+                        (
+                            "sum(rate(tagstream_classifier_items_total"
+                            f'{{route="review"}}[{RATE}])) / '
+                            f"sum(rate(tagstream_classifier_items_total[{RATE}]))",
+                            "review share",
+                        )
+                    ],
+                    unit="percentunit",
+                    max_value=1,
+                ),
+            ],
+            [
+                Panel(
+                    "Consumer lag of content.raw by partition",
+                    [
+                        (
+                            "sum by (partition) (tagstream_classifier_consumer_lag)",
+                            "p{{partition}}",
+                        ),
+                        ("sum(tagstream_classifier_consumer_lag)", "total"),
+                    ],
+                    description="Records not yet committed by the classifier group.",
+                ),
+                Panel(
+                    "Partitions held per classifier instance",
+                    [("tagstream_classifier_assigned_partitions", "{{instance}}")],
+                    description="Replicas beyond the partition count hold none and idle.",
+                ),
+            ],
+            [
+                Panel(
+                    "Batch size (records)",
+                    quantiles("tagstream_classifier_batch_size"),
+                ),
+                Panel(
+                    "Batch duration (fetched to committed) and inference time",
+                    [
+                        *quantiles("tagstream_classifier_batch_duration_seconds", qs=(0.99,)),
+                        *quantiles(
+                            "tagstream_classifier_inference_seconds",
+                            by="model_version, role",
+                            qs=(0.99,),
+                        ),
+                    ],
+                    unit="s",
+                ),
+            ],
+            [
+                Panel(
+                    "Dead letters per second",
+                    [
+                        (
+                            "sum by (stage, reason_kind) "
+                            f"(rate(tagstream_classifier_dlq_total[{RATE}]))",
+                            "classifier {{stage}} {{reason_kind}}",
+                        ),
+                        (
+                            f"sum by (topic) (rate(tagstream_feedback_dead_letters_total[{RATE}]))",
+                            "feedback {{topic}}",
+                        ),
+                        (
+                            "sum(rate(tagstream_review_requests_total"
+                            f'{{result="dead_lettered"}}[{RATE}]))',
+                            "review",
+                        ),
+                    ],
+                    unit="ops",
+                ),
+                Panel(
+                    "Classifier failures by kind",
+                    [
+                        (
+                            f"sum by (kind) (rate(tagstream_classifier_errors_total[{RATE}]))",
+                            "{{kind}}",
+                        )
+                    ],
+                    unit="ops",
+                ),
+            ],
+        ],
+    )
+
+
+def review() -> dict[str, Any]:
+    return dashboard(
+        "tagstream-review",
+        "tagstream / review",
+        "Human review: the queue against its 1 h SLA, reviewers' throughput and speed, "
+        "audit precision, user reports.",
+        [
+            [
+                Panel(
+                    "Items waiting for review",
+                    [("max(tagstream_review_queue_depth)", "queue depth")],
+                    kind="stat",
+                    width=8,
+                    height=5,
+                    thresholds=[(500, "orange"), (2000, "red")],
+                ),
+                Panel(
+                    "Oldest waiting item (SLA 1 h)",
+                    [("max(tagstream_review_oldest_item_age_seconds)", "oldest")],
+                    kind="stat",
+                    unit="s",
+                    width=8,
+                    height=5,
+                    thresholds=[(1800, "orange"), (3600, "red")],
+                ),
+                Panel(
+                    "Labels per minute",
+                    [(f"sum(rate(tagstream_review_labels_total[{RATE}])) * 60", "labels/min")],
+                    kind="stat",
+                    width=8,
+                    height=5,
+                ),
+            ],
+            [
+                Panel(
+                    "Queue depth",
+                    [("max(tagstream_review_queue_depth)", "waiting")],
+                ),
+                Panel(
+                    "Oldest waiting item vs SLA",
+                    [("max(tagstream_review_oldest_item_age_seconds)", "oldest")],
+                    unit="s",
+                    thresholds=[(3600, "red")],
+                ),
+            ],
+            [
+                Panel(
+                    "Reviewers: labels per minute by source and audit",
+                    [
+                        (
+                            "sum by (source, audit) "
+                            f"(rate(tagstream_review_labels_total[{RATE}])) * 60",
+                            "{{source}} audit={{audit}}",
+                        )
+                    ],
+                ),
+                Panel(
+                    "Reviewers: time from claim to label",
+                    quantiles("tagstream_review_decision_seconds", qs=(0.5, 0.9)),
+                    unit="s",
+                ),
+            ],
+            [
+                Panel(
+                    "Reviewers: claims by result",
+                    [
+                        (
+                            f"sum by (result) (rate(tagstream_review_claims_total[{RATE}])) * 60",
+                            "{{result}}",
+                        )
+                    ],
+                    description="claimed, held (already holds one), empty (nothing to do); "
+                    "per minute.",
+                ),
+                Panel(
+                    "Audit precision of auto-accepted items",
+                    [
+                        (
+                            'sum(increase(tagstream_review_audit_labels_total{match="true"}[1h]))'
+                            " / sum(increase(tagstream_review_audit_labels_total[1h]))",
+                            "matched the model",
+                        )
+                    ],
+                    unit="percentunit",
+                    max_value=1,
+                    description="Share of audited auto decisions the reviewers confirmed.",
+                ),
+            ],
+            [
+                Panel(
+                    "Review requests consumed by result",
+                    [
+                        (
+                            f"sum by (result) (rate(tagstream_review_requests_total[{RATE}]))",
+                            "{{result}}",
+                        )
+                    ],
+                    unit="ops",
+                ),
+                Panel(
+                    "User reports by result; gold labels by source",
+                    [
+                        (
+                            f"sum by (result) (rate(tagstream_feedback_reports_total[{RATE}]))",
+                            "report {{result}}",
+                        ),
+                        (
+                            f"sum by (source) (rate(tagstream_feedback_labels_total[{RATE}]))",
+                            "gold {{source}}",
+                        ),
+                        (
+                            f"sum by (outcome) (rate(tagstream_feedback_conflicts_total[{RATE}]))",
+                            "conflict {{outcome}}",
+                        ),
+                    ],
+                    unit="ops",
+                ),
+            ],
+        ],
+    )
+
+
+def models() -> dict[str, Any]:
+    return dashboard(
+        "tagstream-models",
+        "tagstream / models",
+        "Model versions served, canary weight and rollout phase, analysis verdicts, "
+        "online accuracy, agreement, drift and retraining.",
+        [
+            [
+                Panel(
+                    "Versions served by the classifiers",
+                    [("sum by (model_version, role) (tagstream_classifier_model_info)", "")],
+                    kind="table",
+                    width=8,
+                    description="Instances serving each version in each role.",
+                ),
+                Panel(
+                    "Rollout phase",
+                    [("max by (model_version, phase) (tagstream_rollout_phase) == 1", "")],
+                    kind="table",
+                    width=8,
+                ),
+                Panel(
+                    "Canary weight",
+                    [
+                        (
+                            "max by (model_version) (tagstream_rollout_canary_weight)",
+                            "controller {{model_version}}",
+                        ),
+                        (
+                            "avg by (model_version) (tagstream_classifier_canary_weight)",
+                            "classifiers {{model_version}}",
+                        ),
+                    ],
+                    unit="percentunit",
+                    width=8,
+                    max_value=1,
+                ),
+            ],
+            [
+                Panel(
+                    "Rollout step",
+                    [("max by (model_version) (tagstream_rollout_step)", "{{model_version}}")],
+                ),
+                Panel(
+                    "Analysis verdicts by check",
+                    [
+                        (
+                            "sum by (check, verdict) "
+                            f"(increase(tagstream_rollout_analysis_total[{RATE}]))",
+                            "{{check}} {{verdict}}",
+                        )
+                    ],
+                ),
+            ],
+            [
+                Panel(
+                    "Rollouts by outcome (in the range shown)",
+                    [
+                        (
+                            "sum by (outcome) "
+                            "(increase(tagstream_rollout_rollouts_total[$__range]))",
+                            "{{outcome}}",
+                        )
+                    ],
+                    kind="stat",
+                    width=8,
+                ),
+                Panel(
+                    "Controller reaches Prometheus",
+                    [("max(tagstream_rollout_prometheus_up)", "prometheus up")],
+                    kind="stat",
+                    width=8,
+                ),
+                Panel(
+                    "Drift score (out-of-vocabulary share)",
+                    [("max(tagstream_feedback_drift_score)", "drift")],
+                    kind="stat",
+                    unit="percentunit",
+                    width=8,
+                    thresholds=[(0.35, "red")],
+                ),
+            ],
+            [
+                Panel(
+                    "Online accuracy by version and role",
+                    [
+                        (
+                            "max by (model_version, role) (tagstream_feedback_online_accuracy)",
+                            "{{model_version}} {{role}}",
+                        )
+                    ],
+                    unit="percentunit",
+                    max_value=1,
+                ),
+                Panel(
+                    "Gold-labeled items behind the accuracy",
+                    [
+                        (
+                            "max by (model_version, role) (tagstream_feedback_online_samples)",
+                            "{{model_version}} {{role}}",
+                        )
+                    ],
+                ),
+            ],
+            [
+                Panel(
+                    "Predictions per second by role and route",
+                    [
+                        (
+                            "sum by (model_version, role, route) "
+                            f"(rate(tagstream_classifier_predictions_total[{RATE}]))",
+                            "{{model_version}} {{role}} {{route}}",
+                        )
+                    ],
+                    unit="ops",
+                ),
+                Panel(
+                    "Canary agrees with stable (top tag)",
+                    [
+                        (
+                            "sum by (model_version) (rate(tagstream_classifier_agreement_total"
+                            f'{{agreement="agree"}}[{RATE}])) / sum by (model_version) '
+                            f"(rate(tagstream_classifier_agreement_total[{RATE}]))",
+                            "{{model_version}}",
+                        )
+                    ],
+                    unit="percentunit",
+                    max_value=1,
+                ),
+            ],
+            [
+                Panel(
+                    "Inference errors per second by version and role",
+                    [
+                        (
+                            "sum by (model_version, role) "
+                            f"(rate(tagstream_classifier_inference_errors_total[{RATE}]))",
+                            "{{model_version}} {{role}}",
+                        )
+                    ],
+                    unit="ops",
+                ),
+                Panel(
+                    "Inference time per batch by version and role",
+                    quantiles("tagstream_classifier_inference_seconds", by="model_version, role"),
+                    unit="s",
+                ),
+            ],
+            [
+                Panel(
+                    "Retraining runs by trigger and result",
+                    [
+                        (
+                            "sum by (trigger, result) "
+                            "(increase(tagstream_feedback_retrain_runs_total[$__range]))",
+                            "{{trigger}} {{result}}",
+                        )
+                    ],
+                    kind="stat",
+                    width=24,
+                    height=5,
+                ),
+            ],
+        ],
+    )
+
+
+DASHBOARDS = {"pipeline": pipeline, "review": review, "models": models}
+
+
+def rendered() -> dict[str, str]:
+    """File name -> JSON text of every dashboard."""
+    return {
+        f"{name}.json": json.dumps(build(), indent=2, sort_keys=True) + "\n"
+        for name, build in DASHBOARDS.items()
+    }
+
+
+def main() -> None:
+    OUT.mkdir(exist_ok=True)
+    for name, text in rendered().items():
+        (OUT / name).write_text(text)
+        print(f"wrote {OUT / name}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
