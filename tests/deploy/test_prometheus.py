@@ -1,0 +1,107 @@
+"""Prometheus configuration and alert rules: promtool checks and unit tests, coverage."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+import yaml
+
+from tests.deploy.tools import ROOT, markdown_anchors, run, tool
+
+pytestmark = pytest.mark.deploy
+
+PROMETHEUS = ROOT / "deploy/prometheus"
+CONFIGS = ["prometheus.yml", "embedded.yml"]  # embedded.yml: the `make run` Prometheus
+OPERATIONS = ROOT / "docs/operations.md"
+
+#: What the alerts must cover (issue 6): every one of these alert names must exist.
+REQUIRED_ALERTS = {
+    "TagstreamConsumerLagGrowing",  # consumer lag growing
+    "TagstreamDeadLetters",  # DLQ rate
+    "TagstreamIngestErrorRate",  # error rate
+    "TagstreamInferenceErrorRate",
+    "TagstreamLatencyOverBudget",  # p99 over the 100 ms budget
+    "TagstreamReviewQueueOverSLA",  # oldest review item over SLA
+    "TagstreamCanaryRolledBack",  # canary rolled back
+    "TagstreamOnlineAccuracyDrop",  # online accuracy drop
+    "TagstreamNoData",  # no data from a service
+    "TagstreamTargetDown",
+}
+
+
+def load_module(path: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"tagstream_deploy_{path.stem}", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def rules() -> list[dict[str, object]]:
+    groups = yaml.safe_load((PROMETHEUS / "alerts.yml").read_text())["groups"]
+    return [rule for group in groups for rule in group["rules"]]
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_promtool_check_config(name: str) -> None:
+    path = PROMETHEUS / name
+    if not path.exists():
+        pytest.skip(f"{path.relative_to(ROOT)} does not exist (yet)")
+    out = run(tool("promtool"), "check", "config", path)
+    assert "SUCCESS" in out
+
+
+def test_promtool_check_rules() -> None:
+    out = run(tool("promtool"), "check", "rules", PROMETHEUS / "alerts.yml")
+    assert f"SUCCESS: {len(rules())} rules found" in out
+
+
+def test_promtool_unit_tests_of_the_alerts() -> None:
+    out = run(tool("promtool"), "test", "rules", PROMETHEUS / "tests/alerts_test.yml")
+    assert "SUCCESS" in out
+
+
+def test_compose_scrape_config_loads_the_rules() -> None:
+    config = yaml.safe_load((PROMETHEUS / "prometheus.yml").read_text())
+    assert config["rule_files"] == ["alerts.yml"]
+    jobs = {job["job_name"] for job in config["scrape_configs"]}
+    services = {"ingest", "classifier", "review", "feedback", "rollout"}
+    assert {f"tagstream-{s}" for s in services} <= jobs
+
+
+def test_the_required_alerts_exist() -> None:
+    names = {str(rule["alert"]) for rule in rules()}
+    assert not REQUIRED_ALERTS - names
+
+
+def test_every_alert_has_severity_summary_and_a_runbook_that_exists() -> None:
+    anchors = markdown_anchors(OPERATIONS)
+    for rule in rules():
+        labels, annotations = rule["labels"], rule["annotations"]
+        assert isinstance(labels, dict)
+        assert isinstance(annotations, dict)
+        assert labels.get("severity") in ("page", "ticket"), rule["alert"]
+        assert annotations.get("summary"), rule["alert"]
+        path, _, anchor = str(annotations["runbook_url"]).partition("#")
+        assert path == "docs/operations.md", rule["alert"]
+        assert anchor in anchors, f"{rule['alert']}: no heading #{anchor} in {OPERATIONS.name}"
+
+
+def test_kubernetes_prometheusrule_is_generated_from_alerts_yml() -> None:
+    generator = load_module(PROMETHEUS / "prometheusrule.py")
+    committed = (ROOT / "k8s/base/monitoring/prometheusrule.yaml").read_text()
+    assert committed == generator.rendered(), (
+        "k8s/base/monitoring/prometheusrule.yaml is stale: run "
+        "python deploy/prometheus/prometheusrule.py"
+    )
+    resource = yaml.safe_load(committed)
+    assert (
+        resource["spec"]["groups"]
+        == yaml.safe_load((PROMETHEUS / "alerts.yml").read_text())["groups"]
+    )
