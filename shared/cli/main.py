@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from shared.cli import db, dlq, model, topics, up, users
+from shared.cli import db, dlq, model, rollout, topics, up, users
 
 app = typer.Typer(
     name="tagstream",
@@ -17,6 +17,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(topics.app, name="topics")
 app.add_typer(dlq.app, name="dlq")
 app.add_typer(users.app, name="users")
+app.add_typer(rollout.app, name="rollout")
 app.command("up")(up.up)
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ from dotenv import dotenv_values
 from rich.table import Table
 from rich.text import Text
 
+from shared.cli import embedded_prometheus
 from shared.cli.common import err, load_settings, out
 from shared.kafka import ensure_topics
 from shared.kafka.broker import EmbeddedBroker
@@ -45,12 +46,13 @@ SERVICES: tuple[tuple[str, str, int], ...] = (
     ("classifier", "services.classifier", 8002),
     ("review", "services.review", 8003),
     ("feedback", "services.feedback", 8004),
-    # ("rollout", "services.rollout", 8005),
+    ("rollout", "services.rollout", 8005),
 )
 API_KEYS_VAR = "TAGSTREAM_INGEST_API_KEYS"
 #: Services whose clients authenticate with API keys; a generated development key is
 #: given to each that has none configured.
 KEYED_SERVICES = {"ingest": API_KEYS_VAR, "feedback": "TAGSTREAM_FEEDBACK_API_KEYS"}
+ADMIN_KEYS_VAR = "TAGSTREAM_ROLLOUT_ADMIN_KEYS"
 COLOURS = ("cyan", "magenta", "green", "yellow", "blue", "red")
 
 
@@ -71,7 +73,9 @@ class Shutdown:
         self.event.set()
 
 
-def service_specs(env: dict[str, str], api_key: str | None) -> list[ServiceSpec]:
+def service_specs(
+    env: dict[str, str], api_key: str | None, admin_key: str | None = None
+) -> list[ServiceSpec]:
     """The services to run; those whose module is not installed are skipped with a note."""
     specs = []
     for name, module, default_port in SERVICES:
@@ -84,18 +88,50 @@ def service_specs(env: dict[str, str], api_key: str | None) -> list[ServiceSpec]
         keys_var = KEYED_SERVICES.get(name)
         if keys_var and api_key is not None and not env.get(keys_var):
             extra[keys_var] = api_key
+        if name == "rollout" and admin_key is not None and not env.get(ADMIN_KEYS_VAR):
+            extra[ADMIN_KEYS_VAR] = admin_key
         specs.append(ServiceSpec(name, [sys.executable, "-m", module], extra, port))
     return specs
 
 
-def dev_api_key(settings: Settings) -> str | None:
-    """None when ingest has keys configured; else a fresh development key."""
-    configured = os.environ.get(API_KEYS_VAR) or dotenv_values(".env").get(API_KEYS_VAR)
+def dev_api_key(settings: Settings, variable: str = API_KEYS_VAR) -> str | None:
+    """None when ``variable`` has keys configured; else a fresh development key."""
+    configured = os.environ.get(variable) or dotenv_values(".env").get(variable)
     if configured:
         return None
     if settings.environment == "production":
-        raise UpError(f"{API_KEYS_VAR} is not set; production never gets a generated key")
+        raise UpError(f"{variable} is not set; production never gets a generated key")
     return secrets.token_urlsafe(24)
+
+
+def with_prometheus(specs: list[ServiceSpec], env: dict[str, str], var_dir: Path) -> str | None:
+    """Add the embedded Prometheus to ``specs`` and point the rollout service at it.
+
+    Returns a warning for the guide when rollouts cannot be decided (none installed).
+    An operator's own TAGSTREAM_PROMETHEUS_URL is used as it is.
+    """
+    url_var = embedded_prometheus.URL_VAR
+    if env.get(url_var) or dotenv_values(".env").get(url_var):
+        return None
+    ports = {s.name: s.port for s in specs if s.port}
+    port = int(env.get("TAGSTREAM_PROMETHEUS_PORT", embedded_prometheus.DEFAULT_PORT))
+    interval = env.get("TAGSTREAM_PROMETHEUS_SCRAPE_INTERVAL", "5s")
+    spec = embedded_prometheus.prometheus_spec(ports, var_dir, port=port, scrape_interval=interval)
+    if spec is None:
+        return (
+            "no prometheus installed: rollouts start paused and never advance "
+            f"({embedded_prometheus.INSTALL_HINT})"
+        )
+    specs.insert(0, spec)
+    for index, other in enumerate(specs):
+        if other.name == "rollout":
+            specs[index] = ServiceSpec(
+                other.name,
+                other.argv,
+                {**other.env, url_var: f"http://127.0.0.1:{port}"},
+                other.port,
+            )
+    return None
 
 
 def listening(port: int) -> bool:
@@ -172,8 +208,10 @@ def print_guide(
             '"url": "https://example.com/post"}\''
         )
     for name, port in ports.items():
-        if port:
-            base = f"http://127.0.0.1:{port}"
+        base = f"http://127.0.0.1:{port}"
+        if name == "prometheus":
+            say(f"{'prometheus:':<14} {base}/targets  {base}/alerts  (rollouts query it)")
+        elif port:
             say(f"{name + ':':<14} {base}/healthz  {base}/readyz  {base}/metrics")
     if "review" in ports:
         say(f"review page:   http://127.0.0.1:{ports['review']}/review   (admin: /admin)")
@@ -193,7 +231,8 @@ def print_guide(
 
 
 def echo_line(name: str, line: str) -> None:
-    colour = COLOURS[[n for n, _, _ in SERVICES].index(name) % len(COLOURS)]
+    names = ["prometheus", *(n for n, _, _ in SERVICES)]
+    colour = COLOURS[names.index(name) % len(COLOURS)]
     out.print(Text.assemble((f"{name:<10} | ", colour), line), soft_wrap=True)
 
 
@@ -226,12 +265,14 @@ def up(
         signal.signal(sig, shutdown)
     log_dir.mkdir(parents=True, exist_ok=True)
     key_file = log_dir.parent / "dev-api-key"
+    admin_key_file = log_dir.parent / "dev-admin-key"
     broker: EmbeddedBroker | None = None
     supervisor: Supervisor | None = None
-    wrote_key = False
+    written: list[Path] = []
     code = 0
     try:
         api_key = dev_api_key(settings)
+        admin_key = dev_api_key(settings, ADMIN_KEYS_VAR)
         if not external_broker:
             port = broker_port(settings)
             if listening(port):
@@ -253,15 +294,17 @@ def up(
             )
         created = create_topics(settings)
         log.info("topics_ready", created=created, partitions=settings.kafka_partitions)
-        specs = service_specs(dict(os.environ), api_key)
+        specs = service_specs(dict(os.environ), api_key, admin_key)
+        warning = with_prometheus(specs, dict(os.environ), log_dir.parent)
         busy = [f"{s.name} ({s.port})" for s in specs if s.port and listening(s.port)]
         if busy:
             raise UpError(f"ports already in use: {', '.join(busy)}; is another `up` running?")
-        if api_key is not None:
-            key_file.touch(mode=0o600)
-            key_file.chmod(0o600)  # before the secret is written, also if it existed
-            key_file.write_text(api_key + "\n")
-            wrote_key = True
+        for secret, path in ((api_key, key_file), (admin_key, admin_key_file)):
+            if secret is not None:
+                path.touch(mode=0o600)
+                path.chmod(0o600)  # before the secret is written, also if it existed
+                path.write_text(secret + "\n")
+                written.append(path)
         if shutdown.event.is_set():
             return
         sup = Supervisor(
@@ -274,6 +317,15 @@ def up(
         sup.on_restart = lambda _child: out.print(status_table(sup))
         supervisor = shutdown.supervisor = sup.start()
         print_guide(settings, specs, api_key, log_dir, key_file)
+        if admin_key is not None:
+            out.print(
+                f"rollouts:      tagstream rollout status   (admin key in {admin_key_file}; "
+                f"set {ADMIN_KEYS_VAR} to choose your own)",
+                soft_wrap=True,
+                highlight=False,
+            )
+        if warning:
+            err.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
         code = supervise(supervisor, broker, shutdown.event)
     except UpError as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False)
@@ -286,8 +338,8 @@ def up(
         if broker is not None:
             broker.stop()
             err.print("broker stopped")
-        if wrote_key:
-            key_file.unlink(missing_ok=True)
+        for path in written:
+            path.unlink(missing_ok=True)
     if code:
         raise typer.Exit(code)
 

@@ -172,6 +172,8 @@ async def bench(args: argparse.Namespace, bootstrap: str, workdir: Path) -> dict
         topic_classified=f"bench.classified.{suffix}",
         topic_review=f"bench.review.{suffix}",
         topic_dlq=f"bench.dlq.{suffix}",
+        topic_shadow=f"bench.shadow.{suffix}",
+        topic_models=f"bench.models.{suffix}",
         classifier_batch_max_items=args.batch,
         classifier_batch_max_wait_ms=args.wait_ms,
     )

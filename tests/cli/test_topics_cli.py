@@ -96,9 +96,9 @@ async def test_tail_of_a_missing_topic_is_an_error_and_does_not_create_it(
 async def test_create_then_list(kafka_settings: Settings) -> None:
     created = await invoke(kafka_settings, "topics", "create")
     assert created.exit_code == 0, created.output
-    assert "6 created" in created.stdout
+    assert "7 created" in created.stdout
     again = await invoke(kafka_settings, "topics", "create")
-    assert "0 created, 6 already there" in again.stdout
+    assert "0 created, 7 already there" in again.stdout
 
     listed = await invoke(kafka_settings, "topics", "list")
     assert listed.exit_code == 0, listed.output

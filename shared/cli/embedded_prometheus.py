@@ -1,0 +1,60 @@
+"""The Prometheus server ``tagstream up`` runs beside the services, when one is installed.
+
+The rollout controller decides on its metrics; without it rollouts stay paused, so
+``up`` says so plainly instead of starting a controller that would decide blind.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from shared.supervisor import ServiceSpec
+
+DEPLOY_DIR = Path(__file__).resolve().parents[2] / "deploy" / "prometheus"
+TEMPLATE = DEPLOY_DIR / "embedded.yml"
+DEFAULT_PORT = 9090
+URL_VAR = "TAGSTREAM_PROMETHEUS_URL"
+INSTALL_HINT = "apt-get install prometheus (Debian/Ubuntu)"
+
+
+def render_config(ports: Mapping[str, int], port: int, scrape_interval: str) -> dict[str, Any]:
+    """``embedded.yml`` with the ports the services really use and absolute rule paths."""
+    config: dict[str, Any] = yaml.safe_load(TEMPLATE.read_text())
+    config["global"]["scrape_interval"] = scrape_interval
+    config["global"]["evaluation_interval"] = scrape_interval
+    config["global"]["scrape_timeout"] = scrape_interval
+    config["rule_files"] = [str(DEPLOY_DIR / name) for name in config.get("rule_files", [])]
+    for job in config["scrape_configs"]:
+        name = job["job_name"].removeprefix("tagstream-")
+        target = ports.get(name, port if name == "prometheus" else None)
+        if target is not None:
+            job["static_configs"] = [{"targets": [f"127.0.0.1:{target}"]}]
+    return config
+
+
+def prometheus_spec(
+    ports: Mapping[str, int], var_dir: Path, *, port: int, scrape_interval: str
+) -> ServiceSpec | None:
+    """The supervised Prometheus process, or None when no ``prometheus`` is installed."""
+    binary = shutil.which("prometheus")
+    if binary is None:
+        return None
+    folder = var_dir / "prometheus"
+    folder.mkdir(parents=True, exist_ok=True)
+    config_file = folder / "prometheus.yml"
+    config_file.write_text(
+        yaml.safe_dump(render_config(ports, port, scrape_interval), sort_keys=False)
+    )
+    argv = [
+        binary,
+        f"--config.file={config_file}",
+        f"--storage.tsdb.path={folder / 'data'}",
+        "--storage.tsdb.retention.time=2d",
+        f"--web.listen-address=127.0.0.1:{port}",
+    ]
+    return ServiceSpec("prometheus", argv, {}, port)
