@@ -1,4 +1,5 @@
-"""Every metric a Grafana panel or an alert rule reads is exported by a running service.
+"""Running services: every metric a Grafana panel or an alert rule reads is exported, and
+every line a service writes is a JSON log record.
 
 The services run as real processes against the real broker, and their /metrics are
 scraped: a name counts when it appears in an exposition (a ``# TYPE`` line is enough, so
@@ -7,13 +8,20 @@ a labelled metric without samples yet counts). ``up`` is made by Prometheus itse
 
 from __future__ import annotations
 
+import asyncio
+import json
+import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
 from shared.db.migrate import upgrade
+from shared.kafka import ensure_topics
+from shared.kafka.broker import EmbeddedBroker
 from shared.settings import Settings
 from tests.deploy.promql import (
     PROMETHEUS_OWN,
@@ -28,15 +36,39 @@ pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
 #: Every service Prometheus scrapes (deploy/prometheus/prometheus.yml, the ServiceMonitor).
 SCRAPED = ("ingest", "classifier", "review", "feedback", "rollout")
+#: HTTP services that answer X-Request-ID (RequestIdMiddleware).
+REQUEST_IDS = ("review", "feedback")
 
 
-@pytest.fixture
-def expositions(topics: Settings, tmp_path: Path) -> dict[str, str]:
-    """service -> the text of its /metrics, each service running as its own process."""
-    upgrade(topics.database_url)
+@dataclass(frozen=True)
+class RunningSystem:
+    expositions: dict[str, str]  # service -> text of its /metrics
+    logs: dict[str, Path]  # service -> its stdout and stderr
+    request_ids: dict[str, tuple[str, str]]  # service -> (sent, answered)
+
+
+@pytest.fixture(scope="module")
+def system(
+    broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningSystem]:
+    """Every scraped service as its own process, scraped once, then stopped."""
+    folder = tmp_path_factory.mktemp("system")
+    suffix = uuid.uuid4().hex[:8]
+    settings = Settings(
+        environment="test",
+        kafka_bootstrap_servers=broker.bootstrap_servers,
+        registry_dir=folder / "registry",
+        database_url=f"sqlite:///{folder / 'tagstream.db'}",
+        **{f"topic_{t}": f"{t}.{suffix}" for t in ("raw", "classified", "review", "feedback")},
+        topic_models=f"models.events.{suffix}",
+        topic_dlq=f"content.dlq.{suffix}",
+    )
+    asyncio.run(ensure_topics(settings))
+    upgrade(settings.database_url)
     ports = {name: port() for name in SCRAPED}
     env = service_env(
-        topics,
+        settings,
+        TAGSTREAM_LOG_LEVEL="INFO",
         TAGSTREAM_INGEST_API_KEYS="metric-names-test-key",
         TAGSTREAM_FEEDBACK_API_KEYS="metric-names-test-key",
         TAGSTREAM_ROLLOUT_ADMIN_KEYS="metric-names-test-key",
@@ -44,17 +76,22 @@ def expositions(topics: Settings, tmp_path: Path) -> dict[str, str]:
         TAGSTREAM_FEEDBACK_RETRAIN_ENABLED="false",
         **{f"TAGSTREAM_{name.upper()}_PORT": ports[name] for name in SCRAPED},
     )
-    processes = [ServiceProcess(name, env, int(ports[name]), tmp_path) for name in SCRAPED]
+    processes = [ServiceProcess(name, env, int(ports[name]), folder) for name in SCRAPED]
     with running(*processes), ThreadPoolExecutor(len(processes)) as pool:
         # started together: each spends seconds importing its libraries
         list(pool.map(lambda process: process.start("/healthz"), processes))
-        return {p.name: httpx.get(f"{p.url}/metrics", timeout=5).text for p in processes}
+        expositions = {p.name: httpx.get(f"{p.url}/metrics", timeout=5).text for p in processes}
+        request_ids = {}
+        for p in processes:
+            if p.name in REQUEST_IDS:
+                sent = f"req-{p.name}"
+                answer = httpx.get(f"{p.url}/readyz", headers={"X-Request-ID": sent}, timeout=5)
+                request_ids[p.name] = (sent, answer.headers.get("X-Request-ID", ""))
+        yield RunningSystem(expositions, {p.name: p.log_path for p in processes}, request_ids)
 
 
-def test_every_metric_used_by_a_dashboard_or_an_alert_is_exported(
-    expositions: dict[str, str],
-) -> None:
-    exported = set().union(*(exposed_names(text) for text in expositions.values()))
+def test_every_metric_used_by_a_dashboard_or_an_alert_is_exported(system: RunningSystem) -> None:
+    exported = set().union(*(exposed_names(text) for text in system.expositions.values()))
     used = used_names({**dashboard_queries(), **rule_queries()})
     assert used, "no queries found"
     missing = {
@@ -65,6 +102,26 @@ def test_every_metric_used_by_a_dashboard_or_an_alert_is_exported(
     assert not missing, f"used but exported by no service: {missing}"
 
 
-def test_every_scraped_service_exports_tagstream_metrics(expositions: dict[str, str]) -> None:
-    for name, text in expositions.items():
+def test_every_scraped_service_exports_tagstream_metrics(system: RunningSystem) -> None:
+    for name, text in system.expositions.items():
         assert f"tagstream_{name}_" in text, f"{name} exports no tagstream_{name}_* metric"
+
+
+def test_every_line_a_service_writes_is_a_json_record_of_that_service(
+    system: RunningSystem,
+) -> None:
+    for name, path in system.logs.items():
+        lines = path.read_text().splitlines()
+        assert lines, f"{name} wrote nothing at INFO"
+        for line in lines:
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                pytest.fail(f"{name} wrote a line that is not JSON: {line!r}")
+            assert record["service"] == name, line
+            assert {"event", "level", "timestamp"} <= record.keys(), line
+
+
+def test_http_services_answer_the_request_id(system: RunningSystem) -> None:
+    for name, (sent, answered) in system.request_ids.items():
+        assert answered == sent, name
