@@ -54,7 +54,9 @@ def test_every_tagstream_service_runs_from_the_image_with_its_settings() -> None
         assert (ROOT / "services" / name).is_dir()
         assert service["build"] == {"context": ".", "dockerfile": "deploy/docker/Dockerfile"}
         assert service["read_only"] is True
-        assert f"{PORTS[name]}:{PORTS[name]}" in service["ports"]
+        assert [interpolate(p) for p in service["ports"]] == [
+            f"127.0.0.1:{PORTS[name]}:{PORTS[name]}"
+        ]
         env = {k: interpolate(v) for k, v in service["environment"].items()}
         assert env["TAGSTREAM_HEALTHCHECK_URL"] == f"http://127.0.0.1:{PORTS[name]}/healthz"
         assert env["TAGSTREAM_KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
