@@ -1,15 +1,20 @@
 """Running services: every metric a Grafana panel or an alert rule reads is exported, and
 every line a service writes is a JSON log record.
 
-The services run as real processes against the real broker, and their /metrics are
-scraped: a name counts when it appears in an exposition (a ``# TYPE`` line is enough, so
-a labelled metric without samples yet counts). ``up`` is made by Prometheus itself.
+The services run as real processes in production mode, as the deployments run them:
+against PostgreSQL (migrated by ``tagstream db upgrade``, as the init job does) and the
+real broker. Their /metrics are scraped: a name counts when it appears in an exposition
+(a ``# TYPE`` line is enough, so a labelled metric without samples yet counts). ``up`` is
+made by Prometheus itself.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -19,7 +24,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from shared.db.migrate import upgrade
 from shared.kafka import ensure_topics
 from shared.kafka.broker import EmbeddedBroker
 from shared.settings import Settings
@@ -30,14 +34,21 @@ from tests.deploy.promql import (
     rule_queries,
     used_names,
 )
+from tests.fixtures.db import _fresh_postgres_database
 from tests.fixtures.services import ServiceProcess, port, running, service_env
 
-pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
 
 #: Every service Prometheus scrapes (deploy/prometheus/prometheus.yml, the ServiceMonitor).
 SCRAPED = ("ingest", "classifier", "review", "feedback", "rollout")
 #: HTTP services that answer X-Request-ID (RequestIdMiddleware).
 REQUEST_IDS = ("review", "feedback")
+
+
+def run(*args: str, env: dict[str, str]) -> None:
+    cli = Path(sys.executable).with_name(args[0])
+    done = subprocess.run([str(cli), *args[1:]], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 @dataclass(frozen=True)
@@ -54,40 +65,51 @@ def system(
     """Every scraped service as its own process, scraped once, then stopped."""
     folder = tmp_path_factory.mktemp("system")
     suffix = uuid.uuid4().hex[:8]
-    settings = Settings(
-        environment="test",
-        kafka_bootstrap_servers=broker.bootstrap_servers,
-        registry_dir=folder / "registry",
-        database_url=f"sqlite:///{folder / 'tagstream.db'}",
-        **{f"topic_{t}": f"{t}.{suffix}" for t in ("raw", "classified", "review", "feedback")},
-        topic_models=f"models.events.{suffix}",
-        topic_dlq=f"content.dlq.{suffix}",
-    )
-    asyncio.run(ensure_topics(settings))
-    upgrade(settings.database_url)
-    ports = {name: port() for name in SCRAPED}
-    env = service_env(
-        settings,
-        TAGSTREAM_LOG_LEVEL="INFO",
-        TAGSTREAM_INGEST_API_KEYS="metric-names-test-key",
-        TAGSTREAM_FEEDBACK_API_KEYS="metric-names-test-key",
-        TAGSTREAM_ROLLOUT_ADMIN_KEYS="metric-names-test-key",
-        TAGSTREAM_PROMETHEUS_URL=f"http://127.0.0.1:{port()}",  # nothing listens: fine
-        TAGSTREAM_FEEDBACK_RETRAIN_ENABLED="false",
-        **{f"TAGSTREAM_{name.upper()}_PORT": ports[name] for name in SCRAPED},
-    )
-    processes = [ServiceProcess(name, env, int(ports[name]), folder) for name in SCRAPED]
-    with running(*processes), ThreadPoolExecutor(len(processes)) as pool:
-        # started together: each spends seconds importing its libraries
-        list(pool.map(lambda process: process.start("/healthz"), processes))
-        expositions = {p.name: httpx.get(f"{p.url}/metrics", timeout=5).text for p in processes}
-        request_ids = {}
-        for p in processes:
-            if p.name in REQUEST_IDS:
-                sent = f"req-{p.name}"
-                answer = httpx.get(f"{p.url}/readyz", headers={"X-Request-ID": sent}, timeout=5)
-                request_ids[p.name] = (sent, answer.headers.get("X-Request-ID", ""))
-        yield RunningSystem(expositions, {p.name: p.log_path for p in processes}, request_ids)
+    database = _fresh_postgres_database()
+    try:
+        settings = Settings(
+            environment="test",
+            kafka_bootstrap_servers=broker.bootstrap_servers,
+            registry_dir=folder / "registry",
+            database_url=next(database),
+            **{f"topic_{t}": f"{t}.{suffix}" for t in ("raw", "classified", "review", "feedback")},
+            topic_models=f"models.events.{suffix}",
+            topic_dlq=f"content.dlq.{suffix}",
+        )
+        asyncio.run(ensure_topics(settings))
+        run(
+            "tagstream",
+            "db",
+            "upgrade",
+            env={**os.environ, "TAGSTREAM_DATABASE_URL": settings.database_url},
+        )
+        ports = {name: port() for name in SCRAPED}
+        env = service_env(
+            settings,
+            TAGSTREAM_ENVIRONMENT="production",
+            TAGSTREAM_REVIEW_SESSION_SECRET="metric-names-test-session-secret-0123456789",
+            TAGSTREAM_LOG_LEVEL="INFO",
+            TAGSTREAM_INGEST_API_KEYS="metric-names-test-key",
+            TAGSTREAM_FEEDBACK_API_KEYS="metric-names-test-key",
+            TAGSTREAM_ROLLOUT_ADMIN_KEYS="metric-names-test-key",
+            TAGSTREAM_PROMETHEUS_URL=f"http://127.0.0.1:{port()}",  # nothing listens: fine
+            TAGSTREAM_FEEDBACK_RETRAIN_ENABLED="false",
+            **{f"TAGSTREAM_{name.upper()}_PORT": ports[name] for name in SCRAPED},
+        )
+        processes = [ServiceProcess(name, env, int(ports[name]), folder) for name in SCRAPED]
+        with running(*processes), ThreadPoolExecutor(len(processes)) as pool:
+            # started together: each spends seconds importing its libraries
+            list(pool.map(lambda process: process.start("/healthz"), processes))
+            expositions = {p.name: httpx.get(f"{p.url}/metrics", timeout=5).text for p in processes}
+            request_ids = {}
+            for p in processes:
+                if p.name in REQUEST_IDS:
+                    sent = f"req-{p.name}"
+                    answer = httpx.get(f"{p.url}/readyz", headers={"X-Request-ID": sent}, timeout=5)
+                    request_ids[p.name] = (sent, answer.headers.get("X-Request-ID", ""))
+            yield RunningSystem(expositions, {p.name: p.log_path for p in processes}, request_ids)
+    finally:
+        database.close()  # drops the database, also when a service failed to start
 
 
 def test_every_metric_used_by_a_dashboard_or_an_alert_is_exported(system: RunningSystem) -> None:
