@@ -17,14 +17,13 @@ from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
 import structlog
-from aiokafka.errors import KafkaError
 
 from services.rollout.analysis import CheckResult, PromQuery, analyse, overall_verdict
 from services.rollout.metrics import RolloutMetrics
 from services.rollout.prometheus import PrometheusClient
 from services.rollout.repository import Analysis, Rollout, RolloutStore, State
 from services.rollout.settings import RolloutSettings
-from shared.kafka import create_producer
+from shared.kafka.events import publish_event
 from shared.messages import ModelEvent
 from shared.messages.models import ModelEventKind
 from shared.registry import ModelRegistry, ModelStatus, RegistryError, VersionNotFound
@@ -61,27 +60,13 @@ class EventPublisher(Protocol):
 
 
 class KafkaEvents:
-    """Publishes an event and waits for the ack; a failure is logged, never raised.
+    """Publishes on models.events (``shared.kafka.events``): logged, never raised."""
 
-    Events are rare and only notifications (classifiers also poll the registry), so one
-    short-lived producer per event is enough.
-    """
-
-    def __init__(self, settings: RolloutSettings, timeout_seconds: float = 5.0) -> None:
+    def __init__(self, settings: RolloutSettings) -> None:
         self._settings = settings
-        self._timeout = timeout_seconds
 
     async def publish(self, event: ModelEvent) -> None:
-        producer = create_producer(self._settings)
-        try:
-            async with asyncio.timeout(self._timeout):
-                await producer.start()
-                key = event.model_name.encode()
-                await (await producer.send(self._settings.topic_models, event.encode(), key=key))
-        except (KafkaError, OSError, TimeoutError) as exc:
-            log.warning("model_event_not_published", event=event.event, error=repr(exc))
-        finally:
-            await producer.stop()
+        await publish_event(self._settings, event)
 
 
 def utc_now() -> datetime:
