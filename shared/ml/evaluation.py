@@ -18,7 +18,7 @@ from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 from sklearn.metrics import precision_recall_fscore_support as prfs
 
 from shared.ml.routing import auto_mask
-from shared.ml.text import plain_text
+from shared.ml.text import prepare_text
 
 MAX_CURVE_POINTS = 200
 
@@ -143,7 +143,7 @@ def evaluate(
 
     slice_masks = {
         "short_text": np.array(
-            [len(plain_text(i.title, i.description)) < short_text_chars for i in items]
+            [len(prepare_text(i.title, i.description)) < short_text_chars for i in items]
         ),
         "empty_description": np.array([not i.description.strip() for i in items]),
     }

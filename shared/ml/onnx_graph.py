@@ -36,8 +36,6 @@ import numpy.typing as npt
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from shared.ml.text import TEXT_VERSION
-
 INPUT_NAME = "text"
 OUTPUT_NAME = "probabilities"
 GRAPH_FORMAT = "tagstream-tfidf-logreg/1"
@@ -45,8 +43,6 @@ META_FORMAT = "tagstream.format"
 META_CLASSES = "tagstream.classes"
 META_VOCABULARY_SIZE = "tagstream.vocabulary_size"
 META_INPUT = "tagstream.input"
-META_TEXT_VERSION = "tagstream.text_version"
-"""``shared.ml.text.TEXT_VERSION`` of the text the model was trained on (absent: version 1)."""
 
 _OPSETS = (("", 21), ("ai.onnx.ml", 4), ("com.microsoft", 1))
 _IR_VERSION = 10
@@ -263,7 +259,6 @@ def build_tagger_graph(model: LinearTfidfModel) -> onnx.ModelProto:
             META_CLASSES: json.dumps(list(model.classes)),
             META_VOCABULARY_SIZE: str(n_terms),
             META_INPUT: "shared.ml.text.prepare_text output: tokens separated by spaces",
-            META_TEXT_VERSION: TEXT_VERSION,
         },
     )
     return onnx_model

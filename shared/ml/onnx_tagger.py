@@ -15,7 +15,6 @@ from shared.ml.onnx_graph import (
     INPUT_NAME,
     META_CLASSES,
     META_FORMAT,
-    META_TEXT_VERSION,
     META_VOCABULARY_SIZE,
     OUTPUT_NAME,
 )
@@ -63,7 +62,6 @@ class OnnxTagger:
                 f"expected {GRAPH_FORMAT!r})"
             )
         self._classes: list[str] = [str(c) for c in json.loads(meta[META_CLASSES])]
-        self._text_version = meta.get(META_TEXT_VERSION)
         vocabulary_size = int(meta[META_VOCABULARY_SIZE])
         self._rows_per_run = max(1, (_FAST_KEY_LIMIT - 1) // max(1, vocabulary_size))
 
@@ -71,14 +69,6 @@ class OnnxTagger:
     def classes(self) -> list[str]:
         """Class names in the order of the probability columns (scikit-learn's ``classes_``)."""
         return list(self._classes)
-
-    @property
-    def text_version(self) -> str | None:
-        """``shared.ml.text.TEXT_VERSION`` the model was trained on; None if it predates it.
-
-        A model should only be served with the same version of ``prepare_text``.
-        """
-        return self._text_version
 
     def predict_proba(
         self, texts: Sequence[str] | npt.NDArray[np.object_]

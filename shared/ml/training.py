@@ -24,7 +24,6 @@ from shared.ml.model_card import render_model_card
 from shared.ml.onnx_export import OnnxTagger, ParityReport, assert_parity, export_onnx
 from shared.ml.pipeline import build_pipeline
 from shared.ml.report import write_report
-from shared.ml.text import TEXT_VERSION
 from shared.registry import ModelRegistry, ModelVersion
 from shared.settings import Settings
 
@@ -125,7 +124,6 @@ def train(
         stable = registry.stable()
         params = {
             **config.model_dump(mode="json"),
-            "text_version": TEXT_VERSION,
             "seed": settings.seed,
             "validation_fraction": settings.validation_fraction,
             "test_fraction": settings.test_fraction,

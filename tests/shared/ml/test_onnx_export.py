@@ -21,9 +21,9 @@ from shared.ml.onnx_export import (
     check_parity,
     export_onnx,
 )
-from shared.ml.onnx_graph import INPUT_NAME, META_TEXT_VERSION, OUTPUT_NAME
+from shared.ml.onnx_graph import INPUT_NAME, OUTPUT_NAME
 from shared.ml.pipeline import VECTORIZER_STEP, build_pipeline
-from shared.ml.text import TEXT_VERSION, prepare_text
+from shared.ml.text import prepare_text
 
 TOLERANCE = 1e-4
 WORDS = {
@@ -118,15 +118,6 @@ def test_classes_come_from_the_model_in_scikit_learn_order(
     pipeline: Pipeline, model: bytes
 ) -> None:
     assert OnnxTagger(model).classes == [str(c) for c in pipeline.classes_] == sorted(WORDS)
-
-
-def test_model_records_the_text_version_it_was_trained_on(model: bytes) -> None:
-    assert OnnxTagger(model).text_version == TEXT_VERSION
-    legacy = onnx.load_from_string(model)
-    kept = [p for p in legacy.metadata_props if p.key != META_TEXT_VERSION]
-    del legacy.metadata_props[:]
-    legacy.metadata_props.extend(kept)
-    assert OnnxTagger(legacy.SerializeToString()).text_version is None
 
 
 def test_loads_from_a_path(tmp_path: Path, model: bytes) -> None:

@@ -7,15 +7,7 @@ import re
 import pytest
 from sklearn.feature_extraction.text import CountVectorizer
 
-from shared.ml.text import (
-    TITLE_REPEATS,
-    TOKEN_PATTERN,
-    TOKEN_SEPARATOR,
-    normalise,
-    plain_text,
-    prepare_text,
-    words,
-)
+from shared.ml.text import TOKEN_PATTERN, TOKEN_SEPARATOR, normalise, prepare_text
 
 WEIRD = [
     ("", None),
@@ -39,26 +31,19 @@ def _sklearn_default_tokens(title: str, description: str | None) -> list[str]:
     return list(analyzer(normalise(f"{title} {description or ''}")))
 
 
-def test_lowercases_and_joins_title_twice_and_description_once() -> None:
-    assert TITLE_REPEATS == 2
-    assert prepare_text("Hello World", "Second PART") == "hello world hello world second part"
-    assert prepare_text("Title only") == "title only title only"
+def test_lowercases_and_joins_title_and_description() -> None:
+    assert prepare_text("Hello World", "Second PART") == "hello world second part"
+    assert prepare_text("Title only") == "title only"
     assert prepare_text("Title only", None) == prepare_text("Title only", "")
-    assert prepare_text("", "Description only") == "description only"
-    assert plain_text("Hello World", "Second PART") == "hello world second part"
 
 
 @pytest.mark.parametrize(("title", "description"), WEIRD)
 def test_tokens_are_scikit_learns_default_words(title: str, description: str | None) -> None:
     """Same words as the default TfidfVectorizer, so tokenising here costs no accuracy."""
-    plain = plain_text(title, description)
-    assert (plain.split(TOKEN_SEPARATOR) if plain else []) == _sklearn_default_tokens(
+    prepared = prepare_text(title, description)
+    assert (prepared.split(TOKEN_SEPARATOR) if prepared else []) == _sklearn_default_tokens(
         title, description
     )
-    prepared = prepare_text(title, description)
-    title_words = words(title)
-    expected = title_words * TITLE_REPEATS + words(description)
-    assert (prepared.split(TOKEN_SEPARATOR) if prepared else []) == expected
 
 
 @pytest.mark.parametrize(("title", "description"), WEIRD)
@@ -73,20 +58,18 @@ def test_output_is_single_space_separated_tokens(title: str, description: str | 
 
 @pytest.mark.parametrize(("title", "description"), WEIRD)
 def test_is_idempotent(title: str, description: str | None) -> None:
-    """Prepared text is a fixed point of the word step (as a description it stays as is)."""
     once = prepare_text(title, description)
-    assert prepare_text("", once) == once
-    assert plain_text(once) == once
+    assert prepare_text(once) == once
 
 
 def test_drops_punctuation_single_characters_and_control_characters() -> None:
-    assert prepare_text("A/B testing: a how-to!", "x = 1") == "testing how to testing how to"
-    assert prepare_text("tab\there", "nul\x00here") == "tab here tab here nul here"
+    assert prepare_text("A/B testing: a how-to!", "x = 1") == "testing how to"
+    assert prepare_text("tab\there", "nul\x00here") == "tab here nul here"
     assert prepare_text("!!!", "?") == ""
 
 
 def test_normalises_compatibility_characters() -> None:
-    assert prepare_text("", "ﬁne ＧＰＵ") == "fine gpu"
+    assert prepare_text("ﬁne ＧＰＵ", None) == "fine gpu"
 
 
 def test_normalise_collapses_white_space_and_strips() -> None:

@@ -8,7 +8,6 @@ import pytest
 
 from shared.ml import training
 from shared.ml.onnx_export import ParityError
-from shared.ml.text import TEXT_VERSION
 from shared.registry import ModelRegistry, ModelStatus
 from shared.settings import Settings
 from tests.fixtures.data import synthetic_rows, write_rows
@@ -52,7 +51,6 @@ def test_first_version_is_stable_and_has_every_artifact(
     card = version.model_card
     assert version.data_hash in card
     assert version.version in card
-    assert version.params["text_version"] == TEXT_VERSION
 
 
 def test_same_data_config_and_seed_give_the_same_version(
