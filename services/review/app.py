@@ -132,12 +132,16 @@ async def _ping(database: ReviewDatabase) -> bool:
 async def _gauges(
     database: ReviewDatabase, metrics: ReviewMetrics, settings: ReviewSettings, stop: asyncio.Event
 ) -> None:
-    """Refresh queue depth and oldest age every ``review_gauge_refresh_seconds``."""
+    """Refresh the queue and reviewer gauges every ``review_gauge_refresh_seconds``."""
     while not stop.is_set():
         try:
             stats = await asyncio.to_thread(database.run, review_stats, datetime.now(UTC))
             metrics.queue_depth.set(stats.queue_depth)
             metrics.oldest_age.set(stats.oldest_pending_age_seconds or 0.0)
+            metrics.reviewers.set(len(stats.labels_per_reviewer))
+            metrics.doubly_labeled.set(stats.doubly_labeled_items)
+            if stats.agreement is not None:
+                metrics.agreement.set(stats.agreement)
         except Exception as exc:
             log.warning("review_gauges_failed", error=repr(exc))
         await sleep_or_stop(stop, settings.review_gauge_refresh_seconds)

@@ -22,6 +22,22 @@ class ReviewMetrics:
             "Age of the oldest waiting item since it was received; 0 when the queue is empty.",
             registry=registry,
         )
+        self.reviewers = Gauge(
+            "tagstream_review_reviewers",
+            "Reviewers with at least one label in force.",
+            registry=registry,
+        )
+        self.doubly_labeled = Gauge(
+            "tagstream_review_doubly_labeled_items",
+            "Items labeled by two or more reviewers (TAGSTREAM_REVIEW_LABELS_PER_ITEM >= 2).",
+            registry=registry,
+        )
+        self.agreement = Gauge(
+            "tagstream_review_agreement",
+            "Share of doubly-labeled items whose labels all match; meaningful only while "
+            "tagstream_review_doubly_labeled_items > 0.",
+            registry=registry,
+        )
         self.labels = Counter(
             "tagstream_review_labels",
             "Labels produced to feedback.labels, by source and audit flag "
