@@ -299,7 +299,7 @@ def review() -> dict[str, Any]:
                     "Items waiting for review",
                     [("max(tagstream_review_queue_depth)", "queue depth")],
                     kind="stat",
-                    width=8,
+                    width=6,
                     height=5,
                     thresholds=[(500, "orange"), (2000, "red")],
                 ),
@@ -308,7 +308,7 @@ def review() -> dict[str, Any]:
                     [("max(tagstream_review_oldest_item_age_seconds)", "oldest")],
                     kind="stat",
                     unit="s",
-                    width=8,
+                    width=6,
                     height=5,
                     thresholds=[(1800, "orange"), (3600, "red")],
                 ),
@@ -316,7 +316,14 @@ def review() -> dict[str, Any]:
                     "Labels per minute",
                     [(f"sum(rate(tagstream_review_labels_total[{RATE}])) * 60", "labels/min")],
                     kind="stat",
-                    width=8,
+                    width=6,
+                    height=5,
+                ),
+                Panel(
+                    "Reviewers with labels",
+                    [("max(tagstream_review_reviewers)", "reviewers")],
+                    kind="stat",
+                    width=6,
                     height=5,
                 ),
             ],
@@ -373,6 +380,25 @@ def review() -> dict[str, Any]:
                     unit="percentunit",
                     max_value=1,
                     description="Share of audited auto decisions the reviewers confirmed.",
+                ),
+            ],
+            [
+                Panel(
+                    "Reviewers: agreement on items labeled twice or more",
+                    [
+                        (
+                            "max(tagstream_review_agreement)"
+                            " and max(tagstream_review_doubly_labeled_items) > 0",
+                            "all labels match",
+                        )
+                    ],
+                    unit="percentunit",
+                    max_value=1,
+                    description="With TAGSTREAM_REVIEW_LABELS_PER_ITEM >= 2.",
+                ),
+                Panel(
+                    "Reviewers: items labeled twice or more",
+                    [("max(tagstream_review_doubly_labeled_items)", "items")],
                 ),
             ],
             [
