@@ -60,9 +60,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_rollout_analyses")),
     )
-    op.create_index(
-        op.f("ix_rollout_analyses_rollout_id"), "rollout_analyses", ["rollout_id"]
-    )
+    op.create_index(op.f("ix_rollout_analyses_rollout_id"), "rollout_analyses", ["rollout_id"])
 
 
 def downgrade() -> None:
