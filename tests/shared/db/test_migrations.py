@@ -55,9 +55,7 @@ def test_upgrade_creates_the_tables(database_url: str) -> None:
     upgrade(database_url)
 
     assert current(database_url) == HEAD
-    every_table = (
-        REGISTRY_TABLES | INGEST_TABLES | REVIEW_TABLES | FEEDBACK_TABLES | ROLLOUT_TABLES
-    )
+    every_table = REGISTRY_TABLES | INGEST_TABLES | REVIEW_TABLES | FEEDBACK_TABLES | ROLLOUT_TABLES
     assert _tables(database_url) == every_table | {"alembic_version"}
 
 
