@@ -105,7 +105,9 @@ class ClassifierMetrics:
         )
         self.end_to_end_latency = Histogram(
             "tagstream_classifier_end_to_end_latency_seconds",
-            "From ingest acceptance (received_at) to the decision, per item.",
+            "From ingest acceptance (received_at) to the decision, per item, by the model "
+            "version and role that decided it.",
+            ["model_version", "role"],
             buckets=LATENCY_BUCKETS,
             registry=registry,
         )
@@ -140,7 +142,9 @@ class ClassifierMetrics:
         for labels, count in tally.items():
             self.items.labels(*labels).inc(count)
         for decided in result.decided:
-            self.end_to_end_latency.observe(decided.latency_seconds)
+            self.end_to_end_latency.labels(decided.model_version, decided.role).observe(
+                decided.latency_seconds
+            )
         for (stage, kind), count in Tally(
             (r.stage, r.reason_kind) for r in result.rejected
         ).items():

@@ -59,8 +59,9 @@ class CheckResult:
     detail: str
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-safe: NaN and infinities become None."""
+        """JSON-safe: NaN and infinities become None; ``query`` is every query on a line."""
         data = asdict(self)
+        data["query"] = "\n".join(f"{name}: {q}" for name, q in self.queries.items())
         data["values"] = {
             k: v if v is None or math.isfinite(v) else None for k, v in self.values.items()
         }
