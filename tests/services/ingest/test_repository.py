@@ -120,3 +120,23 @@ async def test_an_unreachable_database_is_unavailable_not_an_error() -> None:
             await store.claim([(keys("f"), "x")])
     finally:
         engine.dispose()
+
+
+async def test_a_conflict_on_any_key_resolves_by_priority(engine: Engine) -> None:
+    # A new item is one INSERT that does nothing when any unique key is taken; only then
+    # are the items sharing its keys read, and the explicit identity wins over content.
+    store = SqlDedupStore(engine)
+    await store.claim([(keys("h1", url_key="u" * 64), "by-url")])
+    await store.claim([(keys("h2", external_key="e" * 64), "by-external-id")])
+    await store.mark_produced(["by-url", "by-external-id"])
+
+    [url] = await store.claim([(keys("h3", url_key="u" * 64), "x")])
+    [identity] = await store.claim([(keys("h1", external_key="e" * 64), "y")])
+    [new] = await store.claim([(keys("h4", url_key="v" * 64), "z")])
+
+    assert (url.item_id, url.matched, url.is_duplicate) == ("by-url", "url", True)
+    assert (identity.item_id, identity.matched) == ("by-external-id", "external_id")
+    assert (new.item_id, new.matched, new.state) == ("z", "new", "pending")
+    with engine.connect() as connection:
+        stored = connection.scalars(select(IngestItemRow.item_id)).all()
+    assert sorted(stored) == ["by-external-id", "by-url", "z"]
