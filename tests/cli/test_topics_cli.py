@@ -19,7 +19,7 @@ pytestmark = pytest.mark.kafka
 
 def cli_env(settings: Settings) -> dict[str, str]:
     """The environment a user would set to point the CLI at the test's broker and topics."""
-    names = ("raw", "classified", "review", "feedback", "models", "dlq")
+    names = ("raw", "classified", "review", "feedback", "models", "dlq", "shadow")
     return {
         "TAGSTREAM_ENVIRONMENT": "test",
         "TAGSTREAM_KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
