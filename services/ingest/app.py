@@ -25,6 +25,7 @@ from services.ingest.validation import ItemLimits
 from shared.db.migrate import upgrade
 from shared.db.session import make_engine
 from shared.observability.health import probes_router
+from shared.observability.logging import RequestIdMiddleware
 
 
 @dataclass(frozen=True)
@@ -119,4 +120,6 @@ def create_app(settings: IngestSettings, registry: CollectorRegistry | None = No
         BodySizeLimitMiddleware, max_bytes=settings.ingest_max_body_bytes, metrics=metrics
     )
     app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
+    # Outermost: every log line of a request, the 413s included, carries its id.
+    app.add_middleware(RequestIdMiddleware)
     return app

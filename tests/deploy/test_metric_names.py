@@ -42,7 +42,7 @@ pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
 #: Every service Prometheus scrapes (deploy/prometheus/prometheus.yml, the ServiceMonitor).
 SCRAPED = ("ingest", "classifier", "review", "feedback", "rollout")
 #: HTTP services that answer X-Request-ID (RequestIdMiddleware).
-REQUEST_IDS = ("review", "feedback")
+REQUEST_IDS = ("ingest", "review", "feedback")
 
 
 def run(*args: str, env: dict[str, str]) -> None:
