@@ -257,8 +257,9 @@ async def test_prometheus_gone_mid_rollout_holds_then_rolls_back_never_promotes(
     assert [a["verdict"] for a in after] == ["inconclusive", "inconclusive"]
     assert after[0]["action"].startswith("roll back")
     assert after[1]["action"] == "hold at 50%"
-    for analysis in after:
-        assert {c["verdict"] for c in analysis["checks"]} <= {"inconclusive", "skipped"}
+    # the analysis under way while Prometheus shut down may have had a few answers; the
+    # last one had none
+    assert {c["verdict"] for c in after[0]["checks"]} <= {"inconclusive", "skipped"}
     async with httpx.AsyncClient() as client:
         rollout_metrics = (await client.get(stack.rollout.url + "/metrics")).text
     assert "tagstream_rollout_prometheus_up 0.0" in rollout_metrics
