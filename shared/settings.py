@@ -138,7 +138,11 @@ class Settings(BaseSettings):
         5000, gt=0, description="How long a produce may wait for the broker's acknowledgement."
     )
     kafka_partitions: int = Field(
-        4, ge=1, description="Partitions per topic when tagstream creates topics."
+        16,
+        ge=1,
+        description="Partitions per topic when tagstream creates topics (the embedded "
+        "broker's fetch cost grows with the batches stored per partition, so it gets many; "
+        "Compose and Kubernetes set their own).",
     )
     kafka_replication_factor: int = Field(1, ge=1, description="Replicas per created topic.")
     topic_raw: str = Field("content.raw", description="Accepted items.")

@@ -34,7 +34,7 @@ class ClassifierSettings(Settings):
         description="Longest wait for a micro-batch to fill before it is processed anyway.",
     )
     classifier_fetch_max_wait_ms: int = Field(
-        50,
+        25,
         ge=1,
         le=5000,
         description="Longest time the broker holds a fetch when no records are waiting. "
