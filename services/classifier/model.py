@@ -62,19 +62,6 @@ def load_version(
     return LoadedModel(version=version, tagger=tagger, role=role)
 
 
-def load_stable(registry: ModelRegistry, current: LoadedModel | None = None) -> LoadedModel | None:
-    """The stable version, loaded; ``current`` again when it is still the stable one.
-
-    None when no version is stable yet (nothing trained). Blocking: database and file I/O.
-    """
-    stable = registry.stable()
-    if stable is None:
-        return None
-    if current is not None and current.name == stable.version:
-        return current
-    return load_version(registry, stable)
-
-
 @dataclass(frozen=True, slots=True)
 class ServingSet:
     """The models one batch is decided by: the stable one and at most one canary.

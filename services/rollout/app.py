@@ -26,6 +26,11 @@ from shared.registry import ModelRegistry
 from shared.security import ApiKeys
 
 log = structlog.get_logger("services.rollout")
+NO_PROMETHEUS_HINT = (
+    "rollouts stay paused: set TAGSTREAM_PROMETHEUS_URL to a Prometheus server scraping "
+    "the classifier and feedback services (make run starts one when the prometheus "
+    "package is installed)"
+)
 
 
 def create_app(
@@ -78,7 +83,7 @@ def create_app(
             holder["store"] = store
             if prometheus is None:
                 metrics.prometheus_up.set(0)
-                log.warning("no_prometheus", hint="rollouts stay paused", detail=api_hint())
+                log.warning("no_prometheus", hint=NO_PROMETHEUS_HINT)
             else:
                 metrics.prometheus_up.set(1 if await prometheus.ready() else 0)
             active = await asyncio.to_thread(store.active)
@@ -111,10 +116,3 @@ def create_app(
     app.include_router(probes_router(readiness, metrics.registry))
     api.install_error_handlers(app)
     return app
-
-
-def api_hint() -> str:
-    return (
-        "set TAGSTREAM_PROMETHEUS_URL to a Prometheus server scraping the classifier and "
-        "feedback services (make run starts one when the prometheus package is installed)"
-    )

@@ -39,7 +39,7 @@ from prometheus_client import CollectorRegistry
 
 from services.classifier.consumer import ClassifierRunner
 from services.classifier.metrics import ClassifierMetrics
-from services.classifier.model import load_stable
+from services.classifier.model import load_serving
 from services.classifier.service import Routing, classify_batch
 from services.classifier.settings import ClassifierSettings
 from shared.kafka import Output, create_producer, ensure_topics
@@ -146,7 +146,7 @@ async def one_run(settings: ClassifierSettings, n: int) -> Run:
 def offline_rate(settings: ClassifierSettings, items: list[ContentItem]) -> float:
     """Items/s of ``classify_batch`` alone (decode, prepare, infer, route, encode)."""
     with ModelRegistry.open(settings) as registry:
-        model = load_stable(registry)
+        model = load_serving(registry)
     assert model is not None
     values = [i.encode() for i in items]
     records: list[Record] = [

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from services.classifier.model import LoadedModel, load_stable
+from services.classifier.model import LoadedModel, load_serving
 from services.classifier.service import Routing, classify_batch, in_audit_sample
 from services.classifier.settings import ClassifierSettings
 from shared.messages import Classification, ReviewRequest
@@ -23,9 +23,9 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> LoadedModel:
     )
     train_tiny(settings, Path(tmp))
     with ModelRegistry.open(settings) as registry:
-        loaded = load_stable(registry, None)
-    assert loaded is not None
-    return loaded
+        serving = load_serving(registry)
+    assert serving is not None
+    return serving.stable
 
 
 def test_the_sample_is_deterministic_and_near_the_share() -> None:

@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from services.classifier.model import LoadedModel, load_stable
+from services.classifier.model import LoadedModel, load_serving
 from services.classifier.service import (
     STAGE_DECODE,
     Routing,
@@ -55,9 +55,9 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoadedModel]:
     )
     train_tiny(settings, tmp_path)
     with ModelRegistry.open(settings) as registry:
-        loaded = load_stable(registry)
-        assert loaded is not None
-        yield loaded
+        serving = load_serving(registry)
+        assert serving is not None
+        yield serving.stable
 
 
 def on(outputs: list[Output], topic: str) -> list[bytes]:
