@@ -45,10 +45,10 @@ from services.classifier.settings import ClassifierSettings
 from shared.kafka import Output, create_producer, ensure_topics
 from shared.kafka.batch import Output as _Output
 from shared.kafka.batch import Record, produce_all
-from shared.kafka.broker import EmbeddedBroker
 from shared.messages import ContentItem
 from shared.ml.training import train
 from shared.registry import ModelRegistry
+from tagstream.local.broker import EmbeddedBroker
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DATA_CANDIDATES = (

@@ -27,10 +27,10 @@ from aiokafka import AIOKafkaConsumer
 from rich.console import Console
 
 from shared.kafka import client_options, ensure_topics
-from shared.kafka.broker import EmbeddedBroker
 from shared.messages import Classification
 from shared.ml import training
 from shared.settings import Settings
+from tagstream.local.broker import EmbeddedBroker
 from tests.fixtures.services import ServiceProcess, port, running, service_env
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from shared.cli.topics import assigned_consumer, end_offsets
 from shared.kafka import Output
 from shared.messages import DeadLetter
 from shared.settings import Settings
+from tagstream.cli.topics import assigned_consumer, end_offsets
 from tests.cli.test_topics_cli import invoke, produce
 
 pytestmark = pytest.mark.kafka

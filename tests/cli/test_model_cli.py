@@ -15,7 +15,7 @@ from tests.fixtures.data import synthetic_rows, write_rows
 
 def run(env: dict[str, str], *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(
-        [sys.executable, "-m", "shared.cli.main", *args],
+        [sys.executable, "-m", "tagstream.cli.main", *args],
         env=env,
         capture_output=True,
         text=True,

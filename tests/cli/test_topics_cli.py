@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
-from shared.cli.main import app
 from shared.kafka import Output, create_producer
 from shared.kafka.batch import produce_all
 from shared.settings import Settings
+from tagstream.cli.main import app
 
 pytestmark = pytest.mark.kafka
 

@@ -7,8 +7,8 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from services.review.auth import authenticate_password, authenticate_token
-from shared.cli.main import app
 from shared.db.session import make_engine, make_session_factory
+from tagstream.cli.main import app
 
 
 def test_add_prints_a_working_token_and_list_shows_the_account(tmp_path: Path) -> None:

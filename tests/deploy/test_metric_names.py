@@ -25,8 +25,8 @@ import httpx
 import pytest
 
 from shared.kafka import ensure_topics
-from shared.kafka.broker import EmbeddedBroker
 from shared.settings import Settings
+from tagstream.local.broker import EmbeddedBroker
 from tests.deploy.promql import (
     PROMETHEUS_OWN,
     dashboard_queries,

@@ -54,7 +54,7 @@ class Stack:
             "TAGSTREAM_ROLLOUT_ADMIN_KEY": KEY,
         }
         done = subprocess.run(
-            [sys.executable, "-m", "shared.cli.main", "rollout", *args],
+            [sys.executable, "-m", "tagstream.cli.main", "rollout", *args],
             env=env,
             capture_output=True,
             text=True,

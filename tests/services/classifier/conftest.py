@@ -22,11 +22,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from services.classifier.settings import ClassifierSettings
 from shared.kafka import Output, client_options, create_producer
 from shared.kafka.batch import Record, produce_all
-from shared.kafka.broker import free_port
 from shared.messages.content import ContentItem
 from shared.ml.training import train
 from shared.registry import ModelVersion
 from shared.settings import Settings
+from tagstream.local.broker import free_port
 from tests.fixtures.data import VOCAB
 
 REPO = Path(__file__).resolve().parents[3]

@@ -33,7 +33,7 @@ def test_train_with_feedback_records_gold_lineage(tmp_path: Path, tiny_dataset: 
         [
             sys.executable,
             "-m",
-            "shared.cli.main",
+            "tagstream.cli.main",
             "model",
             "train",
             "--with-feedback",

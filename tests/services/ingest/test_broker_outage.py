@@ -14,9 +14,9 @@ from services.ingest.settings import IngestSettings
 from services.ingest.tables import IngestItemRow
 from shared.db.session import make_engine
 from shared.kafka import ensure_topics
-from shared.kafka.broker import EmbeddedBroker, free_port
 from shared.messages import ContentItem
 from shared.settings import Settings
+from tagstream.local.broker import EmbeddedBroker, free_port
 from tests.fixtures.kafka import read_topic
 from tests.services.ingest.conftest import ingest_settings, running
 

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
-from shared.kafka.broker import free_port
+from tagstream.local.broker import free_port
 
 PROMETHEUS = "/usr/bin/prometheus"
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)

@@ -18,7 +18,7 @@ from services.rollout.analysis import (
     overall_verdict,
 )
 from services.rollout.prometheus import PrometheusClient, PrometheusError, Sample, promql_string
-from shared.kafka.broker import free_port
+from tagstream.local.broker import free_port
 from tests.services.rollout.helpers import (
     SCENARIOS,
     WINDOW_SECONDS,

@@ -8,12 +8,12 @@ from datetime import UTC, datetime
 
 import pytest
 
-from shared.kafka.broker import free_port
 from shared.kafka.events import announce_candidate, publish_event
 from shared.messages import ModelEvent
 from shared.registry import ModelStatus, ModelVersion
 from shared.registry.models import ArtifactRef
 from shared.settings import Settings
+from tagstream.local.broker import free_port
 from tests.fixtures.kafka import read_topic
 
 VERSION = ModelVersion(

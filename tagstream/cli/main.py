@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from shared.cli import db, dlq, model, rollout, topics, up, users
+from tagstream.cli import db, dlq, model, rollout, topics, up, users
 
 app = typer.Typer(
     name="tagstream",

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from shared.supervisor import ServiceSpec
+from tagstream.local.supervisor import ServiceSpec
 
 DEPLOY_DIR = Path(__file__).resolve().parents[2] / "deploy" / "prometheus"
 TEMPLATE = DEPLOY_DIR / "embedded.yml"

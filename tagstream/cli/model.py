@@ -11,7 +11,6 @@ import typer
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from shared.cli.common import err, load_settings, out, user_errors
 from shared.kafka.events import announce_candidate
 from shared.ml import training
 from shared.ml.data import dataset_hash, parse_csv, read_text, validate
@@ -21,6 +20,7 @@ from shared.ml.report import write_report
 from shared.ml.scoring import Engine, load_tagger, score_rows
 from shared.registry import ModelRegistry, ModelVersion
 from shared.settings import Settings
+from tagstream.cli.common import err, load_settings, out, user_errors
 
 app = typer.Typer(
     help="Model lifecycle: train, evaluate, predict, list, show, promote.", no_args_is_help=True

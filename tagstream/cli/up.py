@@ -1,7 +1,7 @@
 """``tagstream up``: the embedded system (broker, topics, services) under one supervisor.
 
 The broker is started first and stopped last; services are child processes restarted
-with exponential backoff when they exit (see ``shared.supervisor``). Ctrl-C or SIGTERM
+with exponential backoff when they exit (see ``tagstream.local.supervisor``). Ctrl-C or SIGTERM
 stops the services (SIGTERM, then SIGKILL after ``--stop-timeout``), then the broker.
 """
 
@@ -29,13 +29,13 @@ from dotenv import dotenv_values
 from rich.table import Table
 from rich.text import Text
 
-from shared.cli import embedded_prometheus
-from shared.cli.common import err, load_settings, out
 from shared.kafka import ensure_topics
-from shared.kafka.broker import EmbeddedBroker
 from shared.observability.logging import configure_logging
 from shared.settings import Settings
-from shared.supervisor import RestartPolicy, ServiceSpec, Supervisor
+from tagstream.cli.common import err, load_settings, out
+from tagstream.local import prometheus as embedded_prometheus
+from tagstream.local.broker import EmbeddedBroker
+from tagstream.local.supervisor import RestartPolicy, ServiceSpec, Supervisor
 
 log = structlog.get_logger(__name__)
 

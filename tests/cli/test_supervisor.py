@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.supervisor import Child, RestartPolicy, ServiceSpec, Supervisor
+from tagstream.local.supervisor import Child, RestartPolicy, ServiceSpec, Supervisor
 
 
 def program(code: str, name: str = "svc") -> ServiceSpec:

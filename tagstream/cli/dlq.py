@@ -27,12 +27,12 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import TopicPartition
 from rich.table import Table
 
-from shared.cli.common import err, load_settings, out
-from shared.cli.topics import assigned_consumer, end_offsets, run_kafka
 from shared.kafka import Output, create_producer
 from shared.kafka.batch import produce_all
 from shared.messages import DeadLetter, MessageError
 from shared.settings import Settings
+from tagstream.cli.common import err, load_settings, out
+from tagstream.cli.topics import assigned_consumer, end_offsets, run_kafka
 
 GROUP_ID = "tagstream-dlq-replay"
 FETCH_TIMEOUT_MS = 2000

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from shared.cli.common import load_settings, out
 from shared.db.migrate import current, upgrade
+from tagstream.cli.common import load_settings, out
 
 app = typer.Typer(help="Database schema migrations (Alembic).", no_args_is_help=True)
 

@@ -16,7 +16,7 @@ import httpx
 import typer
 from rich.table import Table
 
-from shared.cli.common import err, out
+from tagstream.cli.common import err, out
 
 app = typer.Typer(help="Canary rollouts of model versions, decided by Prometheus metrics.")
 DEFAULT_URL = "http://127.0.0.1:8005"

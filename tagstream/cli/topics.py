@@ -19,9 +19,9 @@ from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord, TopicPartition
 from rich.table import Table
 
-from shared.cli.common import err, load_settings, out
 from shared.kafka import client_options, ensure_topics
 from shared.settings import Settings
+from tagstream.cli.common import err, load_settings, out
 
 app = typer.Typer(help="Kafka topics: create, list, tail.", no_args_is_help=True)
 

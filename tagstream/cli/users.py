@@ -13,9 +13,9 @@ from typing import Annotated
 
 import typer
 
-from shared.cli.common import err, load_settings, out
 from shared.db.migrate import upgrade
 from shared.db.session import make_engine, make_session_factory
+from tagstream.cli.common import err, load_settings, out
 
 app = typer.Typer(help="Review accounts and their API tokens.", no_args_is_help=True)
 
