@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from tagstream.cli import db, dlq, model, rollout, topics, up, users
+from services.review import cli as users
+from tagstream.cli import db, dlq, model, rollout, topics, up
 
 app = typer.Typer(
     name="tagstream",

@@ -1,7 +1,8 @@
 """``tagstream users``: review accounts (reviewers and admins) and their API tokens.
 
-The accounts live in the review service's tables, so this command imports the review
-service's account functions (lazily, only when run).
+The accounts are the review service's own data, so the command lives with the service
+and the ``tagstream`` CLI mounts it. The account functions are imported when a command
+runs, which keeps ``tagstream --help`` fast.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from typing import Annotated
 
 import typer
 
+from shared.console import err, load_settings, out
 from shared.db.migrate import upgrade
 from shared.db.session import make_engine, make_session_factory
-from tagstream.cli.common import err, load_settings, out
+from shared.settings import Settings
 
 app = typer.Typer(help="Review accounts and their API tokens.", no_args_is_help=True)
 
@@ -51,7 +53,7 @@ def add(
         if len(password) < 8:
             err.print("[red]error:[/red] the password needs at least 8 characters")
             raise typer.Exit(2)
-    settings = load_settings()
+    settings = load_settings(Settings)
     upgrade(settings.database_url)
     engine = make_engine(settings.database_url)
     try:
@@ -71,7 +73,7 @@ def list_cmd() -> None:
     """List accounts: name, role, created."""
     from services.review.auth import list_accounts
 
-    settings = load_settings()
+    settings = load_settings(Settings)
     upgrade(settings.database_url)
     engine = make_engine(settings.database_url)
     try:
