@@ -15,8 +15,6 @@ from typing import Annotated
 import typer
 
 from shared.console import err, load_settings, out
-from shared.db.migrate import upgrade
-from shared.db.session import make_engine, make_session_factory
 from shared.settings import Settings
 
 app = typer.Typer(help="Review accounts and their API tokens.", no_args_is_help=True)
@@ -42,6 +40,8 @@ def add(
 ) -> None:
     """Create an account; its API token is printed once, alone on the last line."""
     from services.review.auth import AccountExists, create_account
+    from shared.db.migrate import upgrade
+    from shared.db.session import make_engine, make_session_factory
 
     name = name.strip()
     if not name or len(name) > 100:
@@ -72,6 +72,8 @@ def add(
 def list_cmd() -> None:
     """List accounts: name, role, created."""
     from services.review.auth import list_accounts
+    from shared.db.migrate import upgrade
+    from shared.db.session import make_engine, make_session_factory
 
     settings = load_settings(Settings)
     upgrade(settings.database_url)
