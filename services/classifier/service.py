@@ -23,6 +23,7 @@ from services.classifier.settings import ClassifierSettings
 from shared.kafka import Output, dead_letter
 from shared.kafka.batch import Record
 from shared.messages import (
+    CONSUMER_EXTRA,
     MAX_MESSAGE_BYTES,
     NEEDS_REVIEW,
     Classification,
@@ -250,12 +251,13 @@ def _decode(raw: bytes | None) -> ContentItem:
     """``ContentItem.decode``, with pydantic's own JSON parser on the happy path.
 
     Parsing and validating in one step is the cheapest way in (decoding was the largest
-    share of a batch in the profile). A record it refuses goes through ``decode`` again,
-    so dead letters carry exactly the reason every other consumer would give.
+    share of a batch in the profile). Lenient like ``decode`` (unknown fields dropped). A
+    record it refuses goes through ``decode`` again, so dead letters carry exactly the
+    reason every other consumer would give.
     """
     if raw is not None and len(raw) <= MAX_MESSAGE_BYTES:
         try:
-            return ContentItem.model_validate_json(raw)
+            return ContentItem.model_validate_json(raw, extra=CONSUMER_EXTRA)
         except ValidationError:
             pass
     return ContentItem.decode(raw)

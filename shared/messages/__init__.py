@@ -1,6 +1,6 @@
 """Message contracts, one module per topic. JSON Schemas are generated into ``schemas/``."""
 
-from shared.messages.base import MAX_MESSAGE_BYTES, Message, MessageError
+from shared.messages.base import CONSUMER_EXTRA, MAX_MESSAGE_BYTES, Message, MessageError
 from shared.messages.classified import NEEDS_REVIEW, Classification
 from shared.messages.content import ContentItem
 from shared.messages.dlq import DeadLetter
@@ -20,6 +20,7 @@ MESSAGES: dict[str, type[Message]] = {
 }
 
 __all__ = [
+    "CONSUMER_EXTRA",
     "MAX_MESSAGE_BYTES",
     "MESSAGES",
     "NEEDS_REVIEW",

@@ -1,4 +1,11 @@
-"""What every message on a topic shares: JSON, a schema version, strict validation.
+"""What every message on a topic shares: JSON, a schema version, strict writing, lenient reading.
+
+Producers are strict: building a message with a field the model does not declare fails
+(``extra="forbid"``), and the committed JSON Schemas say so. Consumers are lenient within
+a supported ``schema_version``: :meth:`Message.decode` drops fields it does not know, at
+any depth, so during a rolling deploy a consumer still on the old code reads what a newer
+producer sends after adding an optional field. A version the consumer does not support
+is still refused.
 
 Decoding never raises anything but ``MessageError``, whose ``reason`` is what the
 dead-letter entry records, so a consumer can route any bad record to the DLQ and go on.
@@ -7,11 +14,13 @@ dead-letter entry records, so a consumer can route any bad record to the DLQ and
 from __future__ import annotations
 
 import json
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Final, Self
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 MAX_MESSAGE_BYTES = 1_000_000
+CONSUMER_EXTRA: Final = "ignore"
+"""What a consumer does with fields it does not know (``model_validate*(extra=...)``): drop."""
 
 
 class MessageError(ValueError):
@@ -23,7 +32,7 @@ class MessageError(ValueError):
 
 
 class Message(BaseModel):
-    """Base of every topic's message: frozen, strict about unknown fields."""
+    """Base of every topic's message: frozen, strict about unknown fields when built."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -34,6 +43,7 @@ class Message(BaseModel):
 
     @classmethod
     def decode(cls, raw: bytes | None, max_bytes: int = MAX_MESSAGE_BYTES) -> Self:
+        """The message in ``raw``, ignoring fields this code does not know (see the module)."""
         if raw is None:
             raise MessageError("empty record (no value)")
         if len(raw) > max_bytes:
@@ -51,7 +61,9 @@ class Message(BaseModel):
                 f"(supported: {sorted(cls.SUPPORTED_VERSIONS)})"
             )
         try:
-            return cls.model_validate(data)
+            # extra="ignore" overrides the strict config for this read only, nested
+            # models included; building and encoding stay strict.
+            return cls.model_validate(data, extra=CONSUMER_EXTRA)
         except ValidationError as exc:
             first = exc.errors()[0]
             field = ".".join(str(p) for p in first["loc"]) or "message"

@@ -137,6 +137,19 @@ def test_an_approved_tag_the_model_lacks_has_probability_zero(model: LoadedModel
     assert decision.route == "auto"
 
 
+def test_an_item_from_a_newer_producer_is_decided_not_dead_lettered(model: LoadedModel) -> None:
+    """A field added by a newer ingest (same schema_version) is ignored, not dead-lettered."""
+    sent = clear_item(0)
+    newer = json.dumps({**json.loads(sent.encode()), "language": "en"}).encode()
+
+    result = classify_batch([record(newer)], model, ROUTING)
+
+    assert not result.rejected
+    (decision,) = map(Classification.decode, on(result.outputs, "classified"))
+    assert decision.item_id == sent.item_id
+    assert decision.route == "auto"
+
+
 POISON = {
     "invalid JSON": (b"{not json", "invalid_json"),
     "schema_version 2": (
