@@ -86,4 +86,6 @@ def test_committed_json_schemas_match_the_models() -> None:
     for name, text in render().items():
         path = SCHEMA_DIR / name
         assert path.is_file(), f"{path} missing: run python -m shared.messages.schemas"
-        assert path.read_text() == text, f"{name} drifted: run python -m shared.messages.schemas"
+        assert path.read_text() == text, (
+            f"{name} drifted: run python -m shared.messages.schemas (it refuses breaking changes)"
+        )
