@@ -146,7 +146,7 @@ class ClassifierMetrics:
                 decided.latency_seconds
             )
         for (stage, kind), count in Tally(
-            (r.stage, r.reason_kind) for r in result.rejected
+            (r.stage, r.reason_kind.value) for r in result.rejected
         ).items():
             self.dlq.labels(stage, kind).inc(count)
         self.last_batch_timestamp.set(time.time())

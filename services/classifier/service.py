@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Literal
 
 import numpy as np
@@ -29,6 +30,7 @@ from shared.messages import (
     Classification,
     ContentItem,
     MessageError,
+    MessageErrorKind,
     ReviewRequest,
 )
 from shared.ml.routing import Decision, Route, route_decisions
@@ -105,19 +107,26 @@ class ModelStats:
     """The canary's top tag against the stable model's, item by item."""
 
 
+class InferenceErrorKind(StrEnum):
+    """Why a decoded item could not be scored (the decode kinds are ``MessageErrorKind``)."""
+
+    FAILED = "inference_error"
+
+
+RejectionKind = MessageErrorKind | InferenceErrorKind
+"""Why a record was dead-lettered; its value is the ``reason_kind`` metric label."""
+
+
 @dataclass(frozen=True, slots=True)
 class Rejected:
     """One record sent to the dead-letter topic, for metrics and logs."""
 
     stage: str
+    reason_kind: RejectionKind
     reason: str
     partition: int
     offset: int
     item_id: str | None = None
-
-    @property
-    def reason_kind(self) -> str:
-        return reason_kind(self.reason)
 
 
 @dataclass(slots=True)
@@ -130,22 +139,6 @@ class BatchResult:
     inference_seconds: float = 0.0
     items_scored: int = 0
     models: list[ModelStats] = field(default_factory=list)
-
-
-_REASON_KINDS = (
-    ("empty record", "empty"),
-    ("oversized", "oversized"),
-    ("invalid JSON", "invalid_json"),
-    ("invalid message", "not_an_object"),
-    ("unsupported schema_version", "unsupported_version"),
-    ("invalid ", "invalid_field"),
-    ("inference failed", "inference_error"),
-)
-
-
-def reason_kind(reason: str) -> str:
-    """A short, bounded label for a dead-letter reason (the reason itself is unbounded)."""
-    return next((kind for prefix, kind in _REASON_KINDS if reason.startswith(prefix)), "other")
 
 
 def classify_batch(
@@ -172,11 +165,12 @@ def classify_batch(
         try:
             item = _decode(record.value)
         except MessageError as exc:
-            _reject(result, routing, record, STAGE_DECODE, exc.reason)
+            _reject(result, routing, record, STAGE_DECODE, exc.kind, exc.reason)
             continue
         too_long = _too_long(item, routing)
         if too_long:
-            _reject(result, routing, record, STAGE_DECODE, too_long, item.item_id)
+            invalid = MessageErrorKind.INVALID_FIELD
+            _reject(result, routing, record, STAGE_DECODE, invalid, too_long, item.item_id)
             continue
         items.append(item)
         sources.append(record)
@@ -197,7 +191,8 @@ def classify_batch(
         mine = stable.decisions[index]
         if mine is None:
             reason = stable.failed[index]
-            _reject(result, routing, sources[index], STAGE_INFERENCE, reason, item.item_id)
+            failed = InferenceErrorKind.FAILED
+            _reject(result, routing, sources[index], STAGE_INFERENCE, failed, reason, item.item_id)
             continue
         theirs = canary.decisions[index] if canary is not None else None
         decider, decision = serving.stable, mine
@@ -401,9 +396,10 @@ def _reject(
     routing: Routing,
     record: Record,
     stage: str,
+    kind: RejectionKind,
     reason: str,
     item_id: str | None = None,
 ) -> None:
     letter = dead_letter(record, stage=stage, error=reason, dlq_topic=routing.topic_dlq)
     result.outputs.append(letter)
-    result.rejected.append(Rejected(stage, reason, record.partition, record.offset, item_id))
+    result.rejected.append(Rejected(stage, kind, reason, record.partition, record.offset, item_id))

@@ -1,6 +1,12 @@
 """Message contracts, one module per topic. JSON Schemas are generated into ``schemas/``."""
 
-from shared.messages.base import CONSUMER_EXTRA, MAX_MESSAGE_BYTES, Message, MessageError
+from shared.messages.base import (
+    CONSUMER_EXTRA,
+    MAX_MESSAGE_BYTES,
+    Message,
+    MessageError,
+    MessageErrorKind,
+)
 from shared.messages.classified import NEEDS_REVIEW, Classification
 from shared.messages.content import ContentItem
 from shared.messages.dlq import DeadLetter
@@ -30,6 +36,7 @@ __all__ = [
     "FeedbackLabel",
     "Message",
     "MessageError",
+    "MessageErrorKind",
     "ModelEvent",
     "ReviewRequest",
 ]

@@ -9,13 +9,15 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pytest
+from prometheus_client import CollectorRegistry
 
+from services.classifier.metrics import ClassifierMetrics
 from services.classifier.model import LoadedModel, load_serving
 from services.classifier.service import (
     STAGE_DECODE,
+    InferenceErrorKind,
     Routing,
     classify_batch,
-    reason_kind,
 )
 from shared.kafka import Output
 from shared.kafka.dlq import MAX_KEPT_VALUE_BYTES
@@ -169,6 +171,17 @@ POISON = {
 }
 
 
+REASON_STARTS = {
+    "invalid_json": "invalid JSON: ",
+    "unsupported_version": "unsupported schema_version 2 for ContentItem",
+    "invalid_field": "invalid title: ",
+    "oversized": "oversized: ",
+    "empty": "empty record (no value)",
+    "not_an_object": "invalid message: a JSON object is expected",
+}
+"""The dead-letter text of each kind, as it was when the kind was read off this text."""
+
+
 @pytest.mark.parametrize("case", POISON)
 def test_poison_records_become_dead_letters_and_the_batch_goes_on(
     model: LoadedModel, case: str
@@ -191,7 +204,7 @@ def test_poison_records_become_dead_letters_and_the_batch_goes_on(
     assert letter.stage == STAGE_DECODE
     assert (letter.topic, letter.partition, letter.offset) == ("content.raw", 0, 1)
     assert letter.original_key == b"k"
-    assert reason_kind(letter.error) == kind
+    assert letter.error.startswith(REASON_STARTS[kind])
     if value is not None and len(value) <= MAX_KEPT_VALUE_BYTES:
         assert letter.original_value == value
     elif value is not None:
@@ -199,6 +212,11 @@ def test_poison_records_become_dead_letters_and_the_batch_goes_on(
         assert "truncated" in letter.error
     (rejected,) = result.rejected
     assert (rejected.stage, rejected.reason_kind, rejected.offset) == (STAGE_DECODE, kind, 1)
+    assert letter.error.startswith(rejected.reason)
+    metrics = ClassifierMetrics(CollectorRegistry())
+    metrics.record_batch(3, result, 0.1)
+    labels = {"stage": STAGE_DECODE, "reason_kind": kind}
+    assert metrics.registry.get_sample_value("tagstream_classifier_dlq_total", labels) == 1
 
 
 def test_a_batch_of_only_poison_produces_only_dead_letters(model: LoadedModel) -> None:
@@ -235,4 +253,7 @@ def test_an_item_the_model_cannot_score_is_dead_lettered_alone(model: LoadedMode
     (letter,) = map(DeadLetter.decode, on(result.outputs, "dlq"))
     assert letter.stage == "classifier.inference"
     assert "cannot score this" in letter.error
+    assert letter.error.startswith("inference failed: RuntimeError: ")
     assert result.rejected[0].item_id == "cursed-1"
+    assert result.rejected[0].reason_kind is InferenceErrorKind.FAILED
+    assert result.rejected[0].reason_kind == "inference_error"

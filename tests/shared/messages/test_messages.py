@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import ValidationError
 
-from shared.messages import ContentItem, DeadLetter, MessageError
+from shared.messages import ContentItem, DeadLetter, MessageError, MessageErrorKind
 from shared.messages.schemas import SCHEMA_DIR, render
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -28,21 +28,36 @@ def test_round_trip() -> None:
 
 
 @pytest.mark.parametrize(
-    ("raw", "reason"),
+    ("raw", "reason", "kind"),
     [
-        (b"{not json", "invalid JSON"),
-        (b"\xff\xfe", "invalid JSON"),
-        (b"[1, 2]", "a JSON object is expected"),
-        (json.dumps(item(schema_version=2)).encode(), "unsupported schema_version 2"),
-        (json.dumps(item(schema_version=None)).encode(), "unsupported schema_version None"),
-        (json.dumps(item(title="")).encode(), "invalid title"),
-        (json.dumps(item(received_at="yesterday")).encode(), "invalid received_at"),
-        (None, "empty record"),
+        (b"{not json", "invalid JSON", MessageErrorKind.INVALID_JSON),
+        (b"\xff\xfe", "invalid JSON", MessageErrorKind.INVALID_JSON),
+        (b"[1, 2]", "a JSON object is expected", MessageErrorKind.NOT_AN_OBJECT),
+        (
+            json.dumps(item(schema_version=2)).encode(),
+            "unsupported schema_version 2",
+            MessageErrorKind.UNSUPPORTED_VERSION,
+        ),
+        (
+            json.dumps(item(schema_version=None)).encode(),
+            "unsupported schema_version None",
+            MessageErrorKind.UNSUPPORTED_VERSION,
+        ),
+        (json.dumps(item(title="")).encode(), "invalid title", MessageErrorKind.INVALID_FIELD),
+        (
+            json.dumps(item(received_at="yesterday")).encode(),
+            "invalid received_at",
+            MessageErrorKind.INVALID_FIELD,
+        ),
+        (None, "empty record", MessageErrorKind.EMPTY),
     ],
 )
-def test_bad_records_raise_message_error_with_reason(raw: bytes | None, reason: str) -> None:
-    with pytest.raises(MessageError, match=reason):
+def test_bad_records_raise_message_error_with_reason(
+    raw: bytes | None, reason: str, kind: MessageErrorKind
+) -> None:
+    with pytest.raises(MessageError, match=reason) as raised:
         ContentItem.decode(raw)
+    assert raised.value.kind is kind
 
 
 def test_a_consumer_ignores_fields_it_does_not_know() -> None:
@@ -61,8 +76,9 @@ def test_producers_stay_strict_about_unknown_fields() -> None:
 
 
 def test_oversized_record_is_refused_before_parsing() -> None:
-    with pytest.raises(MessageError, match="oversized"):
+    with pytest.raises(MessageError, match="oversized") as raised:
         ContentItem.decode(b"x" * 2000, max_bytes=1000)
+    assert raised.value.kind is MessageErrorKind.OVERSIZED
 
 
 def test_dead_letter_keeps_original_bytes() -> None:
