@@ -1,8 +1,4 @@
-"""Canary analysis: compare a canary model version with the stable one on Prometheus metrics.
-
-Two layers. :func:`build_queries` and :func:`judge` are pure: PromQL text out, query results
-in, one :class:`CheckResult` per check — testable on recorded series without a server.
-:func:`analyse` only runs the queries and hands the results to :func:`judge`.
+"""The checks: each turns its queries' results into a verdict against a threshold.
 
 The rule everywhere: a failed query, an empty result, NaN or ±Inf makes that check
 *inconclusive*, never a pass (SPEC §6, §11: "no data" and "no traffic" have promoted and
@@ -11,61 +7,15 @@ aborted canaries elsewhere).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import math
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
-from statistics import NormalDist
-from typing import Any, Literal
+from collections.abc import Mapping
+from dataclasses import dataclass
 
-from services.rollout.prometheus import PrometheusError, PromQuery, Sample, promql_string
-
-Verdict = Literal["pass", "fail", "inconclusive", "skipped"]
-Overall = Literal["pass", "fail", "inconclusive", "hold"]
-QueryResult = list[Sample] | PrometheusError
-Results = Mapping[str, QueryResult]
-"""Query results keyed by the PromQL text that produced them."""
-
-PREDICTIONS = "tagstream_classifier_predictions_total"
-ERRORS = "tagstream_classifier_inference_errors_total"
-INFERENCE_BUCKETS = "tagstream_classifier_inference_seconds_bucket"
-AGREEMENT = "tagstream_classifier_agreement_total"
-ACCURACY = "tagstream_feedback_online_accuracy"
-LABELED = "tagstream_feedback_online_samples"
-
-CHECKS = (
-    "traffic",
-    "error_rate",
-    "latency_p99",
-    "review_share",
-    "prediction_shift",
-    "shadow_agreement",
-    "online_accuracy",
-)
-WAITING_FOR_LABELS = "waiting for labels"
-"""Start of the detail of an online_accuracy check that holds the final step."""
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    """One check's verdict with the queries and values that drove it."""
-
-    check: str
-    verdict: Verdict
-    queries: dict[str, str]
-    values: dict[str, float | None]
-    threshold: str
-    detail: str
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-safe: NaN and infinities become None; ``query`` is every query on a line."""
-        data = asdict(self)
-        data["query"] = "\n".join(f"{name}: {q}" for name, q in self.queries.items())
-        data["values"] = {
-            k: v if v is None or math.isfinite(v) else None for k, v in self.values.items()
-        }
-        return data
+from services.rollout.analysis.queries import Results
+from services.rollout.analysis.statistics import newcombe_bounds, total_variation
+from services.rollout.analysis.verdicts import WAITING_FOR_LABELS, CheckResult, Verdict
+from services.rollout.prometheus import PrometheusError, Sample
 
 
 @dataclass(frozen=True)
@@ -96,73 +46,6 @@ class AnalysisConfig:
 
 class _NoData(Exception):
     """A value the check needs is missing, failed or not finite; the message says which."""
-
-
-# ---------------------------------------------------------------- queries
-
-
-def _selector(metric: str, version: str) -> str:
-    return f"{metric}{{model_version={promql_string(version)}}}"
-
-
-def _increase(metric: str, version: str, window_seconds: int, by: str = "") -> str:
-    grouping = f" by ({by})" if by else ""
-    return f"sum{grouping} (increase({_selector(metric, version)}[{window_seconds}s]))"
-
-
-def _p99(version: str, window_seconds: int) -> str:
-    return (
-        f"histogram_quantile(0.99, {_increase(INFERENCE_BUCKETS, version, window_seconds, 'le')})"
-    )
-
-
-def _labeled(version: str) -> tuple[str, str]:
-    """Gold-labeled items and correct ones, over roles; max collapses feedback replicas."""
-    samples = _selector(LABELED, version)
-    accuracy = _selector(ACCURACY, version)
-    return (
-        f"sum(max by (model_version, role) ({samples}))",
-        f"sum(max by (model_version, role) (round({accuracy} * {samples})))",
-    )
-
-
-def build_queries(canary: str, stable: str, window_seconds: int) -> dict[str, dict[str, str]]:
-    """check -> query name -> PromQL, for every check in :data:`CHECKS`."""
-    if window_seconds < 1:
-        raise ValueError(f"window_seconds must be at least 1, got {window_seconds}")
-    if not canary or not stable or canary == stable:
-        raise ValueError(f"need two different versions, got canary={canary!r} stable={stable!r}")
-    w = window_seconds
-    c_samples, c_correct = _labeled(canary)
-    s_samples, s_correct = _labeled(stable)
-    return {
-        "traffic": {
-            "canary": _increase(PREDICTIONS, canary, w),
-            "stable": _increase(PREDICTIONS, stable, w),
-        },
-        "error_rate": {
-            "canary_errors": _increase(ERRORS, canary, w),
-            "canary_predictions": _increase(PREDICTIONS, canary, w),
-            "stable_errors": _increase(ERRORS, stable, w),
-            "stable_predictions": _increase(PREDICTIONS, stable, w),
-        },
-        "latency_p99": {"canary": _p99(canary, w), "stable": _p99(stable, w)},
-        "review_share": {
-            "canary": _increase(PREDICTIONS, canary, w, "route"),
-            "stable": _increase(PREDICTIONS, stable, w, "route"),
-        },
-        "prediction_shift": {
-            "canary": _increase(PREDICTIONS, canary, w, "tag"),
-            "stable": _increase(PREDICTIONS, stable, w, "tag"),
-        },
-        "shadow_agreement": {"canary": _increase(AGREEMENT, canary, w, "agreement")},
-        "online_accuracy": {
-            "canary_labeled": c_samples,
-            "canary_correct": c_correct,
-            "stable_labeled": s_samples,
-            "stable_correct": s_correct,
-        },
-    }
 
 
 # ---------------------------------------------------------------- reading results
@@ -303,14 +186,6 @@ def judge_review_share(
     return _result("review_share", verdict, q, values, threshold, detail)
 
 
-def total_variation(a: Mapping[str, float], b: Mapping[str, float]) -> float:
-    """Half the L1 distance between two count maps normalised to shares (0 = same, 1 = disjoint)."""
-    total_a, total_b = sum(a.values()), sum(b.values())
-    return 0.5 * sum(
-        abs(a.get(k, 0.0) / total_a - b.get(k, 0.0) / total_b) for k in set(a) | set(b)
-    )
-
-
 def judge_prediction_shift(
     q: Mapping[str, str], results: Results, config: AnalysisConfig
 ) -> CheckResult:
@@ -353,35 +228,6 @@ def judge_agreement(q: Mapping[str, str], results: Results, config: AnalysisConf
     verdict: Verdict = "pass" if agreement >= limit else "fail"
     detail = f"the canary's top tag matched stable's on {agreement:.1%} of {compared:.0f} items."
     return _result("shadow_agreement", verdict, q, values, threshold, detail)
-
-
-def wilson_interval(successes: float, n: float, z: float) -> tuple[float, float]:
-    """Wilson score interval for a proportion (bounds at ``z`` standard errors)."""
-    p = successes / n
-    denominator = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denominator
-    half = z / denominator * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return max(0.0, centre - half), min(1.0, centre + half)
-
-
-def newcombe_bounds(
-    correct_a: float, n_a: float, correct_b: float, n_b: float, confidence: float
-) -> tuple[float, float]:
-    """One-sided ``confidence`` bounds (lower, upper) of p_a - p_b; Newcombe's hybrid score method.
-
-    At confidence c each bound alone holds with probability c (the pair is a two-sided
-    2c-1 interval). The versions are treated as independent samples; they are in fact scored
-    on overlapping items, which only makes this conservative.
-    """
-    z = NormalDist().inv_cdf(confidence)
-    p_a, p_b = correct_a / n_a, correct_b / n_b
-    low_a, high_a = wilson_interval(correct_a, n_a, z)
-    low_b, high_b = wilson_interval(correct_b, n_b, z)
-    d = p_a - p_b
-    return (
-        d - math.sqrt((p_a - low_a) ** 2 + (high_b - p_b) ** 2),
-        d + math.sqrt((high_a - p_a) ** 2 + (p_b - low_b) ** 2),
-    )
 
 
 def judge_online_accuracy(
@@ -487,66 +333,3 @@ def judge(
             final_step=final_step,
         ),
     ]
-
-
-def is_waiting_for_labels(result: CheckResult) -> bool:
-    return (
-        result.check == "online_accuracy"
-        and result.verdict == "inconclusive"
-        and result.detail.startswith(WAITING_FOR_LABELS)
-    )
-
-
-def overall_verdict(results: Sequence[CheckResult]) -> Overall:
-    """fail > hold (only waiting for labels) > inconclusive > pass; skipped never blocks.
-
-    With no check passed at all (e.g. no results) the verdict is inconclusive.
-    """
-    if any(r.verdict == "fail" for r in results):
-        return "fail"
-    blocking = [r for r in results if r.verdict not in ("pass", "skipped")]
-    if blocking and all(is_waiting_for_labels(r) for r in blocking):
-        return "hold"
-    if blocking or not any(r.verdict == "pass" for r in results):
-        return "inconclusive"
-    return "pass"
-
-
-# ---------------------------------------------------------------- running
-
-
-async def run_queries(
-    prom: PromQuery, promqls: Iterable[str], *, concurrency: int = 4
-) -> dict[str, QueryResult]:
-    """Each distinct query once, a few at a time; failures kept as results, not raised."""
-    gate = asyncio.Semaphore(concurrency)
-
-    async def one(promql: str) -> QueryResult:
-        async with gate:
-            try:
-                return await prom.query(promql)
-            except PrometheusError as exc:
-                return exc
-
-    unique = list(dict.fromkeys(promqls))
-    return dict(zip(unique, await asyncio.gather(*(one(q) for q in unique)), strict=True))
-
-
-async def analyse(
-    prom: PromQuery,
-    *,
-    canary: str,
-    stable: str,
-    window_seconds: int,
-    config: AnalysisConfig,
-    require_labels: bool,
-    final_step: bool,
-) -> list[CheckResult]:
-    """Run every check for ``canary`` against ``stable`` over the last ``window_seconds``.
-
-    Never raises for Prometheus trouble: those checks come back inconclusive. Raises
-    ValueError for a window below 1 s or two equal versions.
-    """
-    queries = build_queries(canary, stable, window_seconds)
-    results = await run_queries(prom, (p for named in queries.values() for p in named.values()))
-    return judge(queries, results, config, require_labels=require_labels, final_step=final_step)
