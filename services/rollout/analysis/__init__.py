@@ -37,7 +37,6 @@ from services.rollout.analysis.verdicts import (
     CheckResult,
     Overall,
     Verdict,
-    is_waiting_for_labels,
     overall_verdict,
 )
 from services.rollout.prometheus import PromQuery
@@ -54,7 +53,6 @@ __all__ = [
     "Verdict",
     "analyse",
     "build_queries",
-    "is_waiting_for_labels",
     "judge",
     "judge_agreement",
     "judge_error_rate",

@@ -105,8 +105,18 @@ def _result(
     values: Mapping[str, float | None],
     threshold: str,
     detail: str,
+    *,
+    waiting_for_labels: bool = False,
 ) -> CheckResult:
-    return CheckResult(check, verdict, dict(queries), dict(values), threshold, detail)
+    return CheckResult(
+        check,
+        verdict,
+        dict(queries),
+        dict(values),
+        threshold,
+        detail,
+        waiting_for_labels=waiting_for_labels,
+    )
 
 
 def judge_traffic(q: Mapping[str, str], results: Results, config: AnalysisConfig) -> CheckResult:
@@ -267,7 +277,7 @@ def judge_online_accuracy(
         )
         if require_labels and final_step:
             detail = f"{WAITING_FOR_LABELS}: {counts}"
-            return _result("online_accuracy", "inconclusive", q, values, threshold, detail)
+            return _waiting_for_labels(q, values, threshold, detail)
         return _result("online_accuracy", "skipped", q, values, threshold, f"skipped: {counts}")
     correct: dict[str, float] = {}
     try:
@@ -296,7 +306,7 @@ def judge_online_accuracy(
             f"{WAITING_FOR_LABELS}: canary - stable accuracy is between {lower:+.3f} and "
             f"{upper:+.3f}, not enough evidence either way yet."
         )
-        return _result("online_accuracy", "inconclusive", q, values, threshold, detail)
+        return _waiting_for_labels(q, values, threshold, detail)
     else:
         # A guard, as for the other checks: a canary is stopped when its labels show it
         # worse; a sample too small to prove it no worse does not roll a canary back.
@@ -307,6 +317,15 @@ def judge_online_accuracy(
         f"{lower:+.3f} and {upper:+.3f}: {why}."
     )
     return _result("online_accuracy", verdict, q, values, threshold, detail)
+
+
+def _waiting_for_labels(
+    q: Mapping[str, str], values: Mapping[str, float | None], threshold: str, detail: str
+) -> CheckResult:
+    """The final step held for labels: inconclusive, but a hold rather than a count."""
+    return _result(
+        "online_accuracy", "inconclusive", q, values, threshold, detail, waiting_for_labels=True
+    )
 
 
 def judge(

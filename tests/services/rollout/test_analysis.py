@@ -175,7 +175,9 @@ async def test_few_labels_skipped_before_the_final_step_and_held_on_it() -> None
 
     final = await run("few_labels", require_labels=True, final_step=True)
     assert final[-1].verdict == "inconclusive"
+    assert final[-1].waiting_for_labels
     assert final[-1].detail.startswith(WAITING_FOR_LABELS)
+    assert "waiting_for_labels" not in final[-1].to_dict()  # the stored form is unchanged
     assert overall_verdict(final) == "hold"
 
     # Labels not required: the final step is not held for them.
@@ -315,7 +317,15 @@ def result(check: str, verdict: Verdict, detail: str = "why") -> CheckResult:
     return CheckResult(check, verdict, {}, {}, "rule", detail)
 
 
-WAITING = result("online_accuracy", "inconclusive", f"{WAITING_FOR_LABELS}: 3 of 30")
+WAITING = CheckResult(
+    "online_accuracy",
+    "inconclusive",
+    {},
+    {},
+    "rule",
+    f"{WAITING_FOR_LABELS}: 3 of 30",
+    waiting_for_labels=True,
+)
 
 
 @pytest.mark.parametrize(
@@ -326,6 +336,11 @@ WAITING = result("online_accuracy", "inconclusive", f"{WAITING_FOR_LABELS}: 3 of
         ([result("traffic", "inconclusive"), WAITING], "inconclusive"),
         ([result("latency_p99", "fail"), WAITING], "fail"),
         ([result("traffic", "pass"), result("online_accuracy", "inconclusive")], "inconclusive"),
+        # the words alone decide nothing: only the flag holds
+        (
+            [result("traffic", "pass"), result("online_accuracy", "inconclusive", WAITING.detail)],
+            "inconclusive",
+        ),
         ([result("traffic", "pass"), result("error_rate", "fail")], "fail"),
         ([result("online_accuracy", "skipped")], "inconclusive"),
         ([], "inconclusive"),
@@ -363,5 +378,6 @@ async def test_with_labels_required_the_final_step_holds_until_the_bounds_prove_
 
     (accuracy,) = [r for r in results if r.check == "online_accuracy"]
     assert accuracy.verdict == "inconclusive"
+    assert accuracy.waiting_for_labels
     assert accuracy.detail.startswith("waiting for labels")
     assert overall_verdict(results) == "hold"

@@ -61,7 +61,9 @@ class Script:
         traffic = CheckResult("traffic", "pass", {"canary": "q"}, {"canary": 500.0}, ">=", "ok")
         if overall == "hold":
             labels = f"{WAITING_FOR_LABELS}: needs 30 gold labels per version, has 3."
-            last = CheckResult("online_accuracy", "inconclusive", {}, {}, "bounds", labels)
+            last = CheckResult(
+                "online_accuracy", "inconclusive", {}, {}, "bounds", labels, waiting_for_labels=True
+            )
         else:
             last = CheckResult(
                 "review_share", overall, {"canary": "q2"}, {"canary": 0.1}, "<=", "x"
