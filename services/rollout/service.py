@@ -14,13 +14,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, assert_never
 
 import structlog
 
-from services.rollout.analysis import CheckResult, PromQuery, analyse, overall_verdict
+from services.rollout.analysis import CheckResult, analyse, overall_verdict
+from services.rollout.decision import Action, decide
 from services.rollout.metrics import RolloutMetrics
-from services.rollout.prometheus import PrometheusClient
+from services.rollout.prometheus import PrometheusClient, PromQuery
 from services.rollout.repository import Analysis, Rollout, RolloutStore, State
 from services.rollout.settings import RolloutSettings
 from shared.kafka.events import publish_event
@@ -249,22 +250,20 @@ class RolloutController:
             failures += 1
         elif verdict == "inconclusive":
             inconclusives += 1
-        if verdict == "pass":
-            action = "promote" if last else f"advance to {self.steps[rollout.step_index + 1].label}"
-        elif failures >= s.rollout_failure_limit:
-            action = f"roll back: {failures} failed analyses (limit {s.rollout_failure_limit})"
-        elif inconclusives >= s.rollout_inconclusive_limit:
-            action = (
-                f"roll back: {inconclusives} inconclusive analyses "
-                f"(limit {s.rollout_inconclusive_limit})"
-            )
-        else:
-            action = f"hold at {step.label}"
+        decision = decide(
+            verdict,
+            failures=failures,
+            inconclusives=inconclusives,
+            failure_limit=s.rollout_failure_limit,
+            inconclusive_limit=s.rollout_inconclusive_limit,
+            step=step.label,
+            next_step=None if last else self.steps[rollout.step_index + 1].label,
+        )
         analysis = Analysis(
             step_index=rollout.step_index,
             step=step.label,
             verdict=verdict,
-            action=action,
+            action=decision.text,
             checks=[r.to_dict() for r in results],
             analysed_at=now,
         )
@@ -273,19 +272,24 @@ class RolloutController:
             version=rollout.version,
             step=step.label,
             verdict=verdict,
-            action=action,
+            action=decision.text,
             checks={r.check: r.verdict for r in results},
         )
         rollout = rollout.model_copy(
             update={"failures": failures, "inconclusives": inconclusives, "updated_at": now}
         )
-        if action == "promote":
-            return await self._promote(rollout, analysis)
-        if action.startswith("roll back"):
-            return await self._roll_back(rollout, action, analysis)
-        if action.startswith("advance"):
-            return await self._advance(rollout, analysis)
-        return await self._save(rollout.model_copy(update={"step_started_at": now}), analysis)
+        match decision.action:
+            case Action.PROMOTE:
+                return await self._promote(rollout, analysis)
+            case Action.ROLL_BACK:
+                return await self._roll_back(rollout, decision.text, analysis)
+            case Action.ADVANCE:
+                return await self._advance(rollout, analysis)
+            case Action.HOLD:
+                held = rollout.model_copy(update={"step_started_at": now})
+                return await self._save(held, analysis)
+            case _:
+                assert_never(decision.action)
 
     # -- transitions -------------------------------------------------------------------
 

@@ -169,6 +169,11 @@ async def test_a_passing_candidate_walks_every_step_and_is_promoted(
     assert registry.traffic().canary is None
     assert [a.verdict for a in done.analyses] == ["pass"] * 4
     assert done.analyses[0].action == "promote"
+    assert [a.action for a in done.analyses[1:]] == [
+        "advance to 100%",
+        "advance to 50%",
+        "advance to 10%",
+    ]
     assert done.analyses[0].checks[1]["queries"] == {"canary": "q2"}
     assert [e.event for e in events.sent] == [
         "rollout_started",
@@ -197,6 +202,8 @@ async def test_a_failing_candidate_is_rolled_back_at_the_failure_limit(
     assert done.state == "rolled_back"
     assert done.weight == 0.0
     assert "2 failed analyses" in done.reason
+    assert done.reason == "roll back: 2 failed analyses (limit 2)"
+    assert [a.action for a in done.analyses] == [done.reason, "hold at shadow"]
     assert registry.get(version).status is ModelStatus.ROLLED_BACK
     assert registry.traffic().canary is None
     assert events.sent[-1].event == "rolled_back"
