@@ -1,7 +1,8 @@
 """What the controller does after an analysis, as a type; the text people read derives from it.
 
-The controller dispatches on :attr:`Decision.action`; :attr:`Decision.text` is what is
-stored with the analysis, logged, and kept as the reason of a rolled-back rollout.
+The controller dispatches on :attr:`RolloutDecision.action`; :attr:`RolloutDecision.text`
+is what is stored with the analysis, logged, and kept as a rolled-back rollout's reason.
+(Named apart from ``shared.ml.routing.Decision``, a model's decision on one item.)
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from services.rollout.analysis import Overall
 
 
 class Action(StrEnum):
+    """What the controller does to the rollout after an analysis."""
+
     PROMOTE = "promote"
     ADVANCE = "advance"
     HOLD = "hold"
@@ -21,7 +24,9 @@ class Action(StrEnum):
 
 
 @dataclass(frozen=True)
-class Decision:
+class RolloutDecision:
+    """The action after an analysis, with what its text needs."""
+
     action: Action
     step: str | None = None
     """The step advanced to (ADVANCE) or held at (HOLD)."""
@@ -54,7 +59,7 @@ def decide(
     inconclusive_limit: int,
     step: str,
     next_step: str | None,
-) -> Decision:
+) -> RolloutDecision:
     """The action after an analysis whose overall ``verdict`` is given.
 
     ``failures`` and ``inconclusives`` count this analysis already; ``next_step`` is None
@@ -63,12 +68,14 @@ def decide(
     """
     if verdict == "pass":
         if next_step is None:
-            return Decision(Action.PROMOTE)
-        return Decision(Action.ADVANCE, step=next_step)
+            return RolloutDecision(Action.PROMOTE)
+        return RolloutDecision(Action.ADVANCE, step=next_step)
     if failures >= failure_limit:
-        return Decision(Action.ROLL_BACK, cause="failed", count=failures, limit=failure_limit)
+        return RolloutDecision(
+            Action.ROLL_BACK, cause="failed", count=failures, limit=failure_limit
+        )
     if inconclusives >= inconclusive_limit:
-        return Decision(
+        return RolloutDecision(
             Action.ROLL_BACK, cause="inconclusive", count=inconclusives, limit=inconclusive_limit
         )
-    return Decision(Action.HOLD, step=step)
+    return RolloutDecision(Action.HOLD, step=step)

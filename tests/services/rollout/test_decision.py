@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 
 from services.rollout.analysis import Overall
-from services.rollout.decision import Action, Decision, decide
+from services.rollout.decision import Action, RolloutDecision, decide
 
 LIMITS = {"failure_limit": 2, "inconclusive_limit": 3}
 
 
-def after(verdict: Overall, **counts: Any) -> Decision:
+def after(verdict: Overall, **counts: Any) -> RolloutDecision:
     given = {"failures": 0, "inconclusives": 0, "step": "10%", "next_step": "50%", **counts}
     return decide(verdict, **LIMITS, **given)
 
@@ -44,6 +44,6 @@ def after(verdict: Overall, **counts: Any) -> Decision:
         (after("hold", next_step=None), Action.HOLD, "hold at 10%"),
     ],
 )
-def test_the_action_and_its_text(decision: Decision, action: Action, text: str) -> None:
+def test_the_action_and_its_text(decision: RolloutDecision, action: Action, text: str) -> None:
     assert decision.action is action
     assert decision.text == text
