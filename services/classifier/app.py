@@ -19,6 +19,7 @@ from services.classifier.consumer import ClassifierRunner, RegistryFactory, open
 from services.classifier.metrics import ClassifierMetrics
 from services.classifier.settings import ClassifierSettings
 from shared.observability.health import probes_router
+from shared.version import __version__
 
 log = structlog.get_logger("services.classifier")
 
@@ -54,7 +55,13 @@ def create_app(
                     await task
             log.info("classifier_stopped")
 
-    app = FastAPI(title="tagstream classifier", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="tagstream classifier",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
     app.state.runner = runner
     app.state.metrics = metrics
     app.include_router(probes_router(runner.readiness, metrics.registry))

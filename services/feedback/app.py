@@ -35,6 +35,7 @@ from shared.observability.health import probes_router
 from shared.observability.logging import RequestIdMiddleware
 from shared.registry import ModelRegistry
 from shared.security import ApiKeys
+from shared.version import __version__
 
 log = structlog.get_logger("services.feedback")
 T = TypeVar("T")
@@ -200,7 +201,7 @@ def create_app(
 
     app = FastAPI(
         title="tagstream feedback",
-        version="1.0.0",
+        version=__version__,
         summary="Gold labels, online accuracy, drift and retraining.",
         lifespan=lifespan,
     )

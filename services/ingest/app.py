@@ -26,6 +26,7 @@ from shared.db.migrate import upgrade
 from shared.db.session import make_engine
 from shared.observability.health import probes_router
 from shared.observability.logging import RequestIdMiddleware
+from shared.version import __version__
 
 
 @dataclass(frozen=True)
@@ -74,9 +75,13 @@ class Readiness:
             return False
 
 
-def create_app(settings: IngestSettings, registry: CollectorRegistry | None = None) -> FastAPI:
-    """The ingest API. ``registry`` receives the metrics (a fresh one by default)."""
-    metrics = IngestMetrics(registry if registry is not None else CollectorRegistry())
+def create_app(
+    settings: IngestSettings, *, metrics_registry: CollectorRegistry | None = None
+) -> FastAPI:
+    """The ingest API. ``metrics_registry`` receives the metrics (a fresh one by default)."""
+    metrics = IngestMetrics(
+        metrics_registry if metrics_registry is not None else CollectorRegistry()
+    )
     readiness = Readiness(settings)
 
     @asynccontextmanager
@@ -106,7 +111,7 @@ def create_app(settings: IngestSettings, registry: CollectorRegistry | None = No
 
     app = FastAPI(
         title="tagstream ingest",
-        version="1.0.0",
+        version=__version__,
         summary="Scrapers post content items; accepted items go to content.raw.",
         lifespan=lifespan,
     )

@@ -28,6 +28,7 @@ from shared.kafka import create_producer, ensure_topics
 from shared.observability.health import probes_router
 from shared.observability.logging import RequestIdMiddleware
 from shared.stopping import sleep_or_stop
+from shared.version import __version__
 
 log = structlog.get_logger("services.review")
 
@@ -46,12 +47,15 @@ def policy_from(settings: ReviewSettings, metrics: ReviewMetrics | None) -> Revi
 
 def create_app(
     settings: ReviewSettings,
-    registry: CollectorRegistry | None = None,
     *,
+    metrics_registry: CollectorRegistry | None = None,
     run_kafka: bool = True,
 ) -> FastAPI:
-    """The review API and web UI. ``run_kafka=False`` (tests) serves HTTP only."""
-    metrics = ReviewMetrics(registry if registry is not None else CollectorRegistry())
+    """The review API and web UI. ``metrics_registry`` receives the metrics (a fresh one by
+    default); ``run_kafka=False`` (tests) serves HTTP only."""
+    metrics = ReviewMetrics(
+        metrics_registry if metrics_registry is not None else CollectorRegistry()
+    )
     consumer_box: dict[str, ReviewConsumer] = {}
 
     async def readiness() -> Mapping[str, bool]:
@@ -104,7 +108,7 @@ def create_app(
 
     app = FastAPI(
         title="tagstream review",
-        version="1.0.0",
+        version=__version__,
         summary="Reviewers claim unsure items and label them; labels go to feedback.labels.",
         lifespan=lifespan,
     )

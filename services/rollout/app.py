@@ -24,6 +24,7 @@ from shared.observability.health import probes_router
 from shared.observability.logging import RequestIdMiddleware
 from shared.registry import ModelRegistry
 from shared.security import ApiKeys
+from shared.version import __version__
 
 log = structlog.get_logger("services.rollout")
 NO_PROMETHEUS_HINT = (
@@ -105,7 +106,7 @@ def create_app(
 
     app = FastAPI(
         title="tagstream rollout",
-        version="1.0.0",
+        version=__version__,
         summary="Canary rollouts of model versions, decided by Prometheus metrics.",
         lifespan=lifespan,
     )

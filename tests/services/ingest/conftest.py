@@ -59,7 +59,7 @@ def app_settings(topics: Settings, database_url: str) -> IngestSettings:
 async def client(
     app_settings: IngestSettings, registry: CollectorRegistry
 ) -> AsyncIterator[httpx.AsyncClient]:
-    async with running(create_app(app_settings, registry)) as http:
+    async with running(create_app(app_settings, metrics_registry=registry)) as http:
         yield http
 
 

@@ -44,7 +44,7 @@ def test_production_refuses_placeholder_keys() -> None:
 @pytest.mark.kafka
 async def test_missing_wrong_and_right_keys(topics: Settings, registry: CollectorRegistry) -> None:
     settings = ingest_settings(topics, ingest_api_keys=f"other-key,{API_KEY}")
-    async with running(create_app(settings, registry), headers={}) as client:
+    async with running(create_app(settings, metrics_registry=registry), headers={}) as client:
         item = {"title": "auth"}
         missing = await client.post("/v1/items", json=item)
         wrong = await client.post("/v1/items", json=item, headers={"Authorization": "Bearer nope"})

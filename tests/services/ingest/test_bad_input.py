@@ -27,7 +27,7 @@ async def client(topics: Settings, registry: CollectorRegistry) -> AsyncIterator
         max_title_chars=50,
         max_description_chars=500,
     )
-    async with running(create_app(settings, registry)) as http:
+    async with running(create_app(settings, metrics_registry=registry)) as http:
         yield http
 
 

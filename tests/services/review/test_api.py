@@ -24,7 +24,7 @@ async def client(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, dict[
     settings = ReviewSettings(
         environment="test", database_url=f"sqlite:///{tmp_path / 'review.db'}"
     )
-    app = create_app(settings, CollectorRegistry(), run_kafka=False)
+    app = create_app(settings, metrics_registry=CollectorRegistry(), run_kafka=False)
     async with app.router.lifespan_context(app):
         database = app.state.review_db
         tokens: dict[str, str] = {}

@@ -55,7 +55,7 @@ async def test_requests_are_queued_once_and_labels_are_relayed(topics: Settings)
     finally:
         await producer.stop()
 
-    app = create_app(settings, CollectorRegistry())
+    app = create_app(settings, metrics_registry=CollectorRegistry())
     async with app.router.lifespan_context(app):
         database: ReviewDatabase = app.state.review_db
         await wait_for(lambda: database.run(service.review_stats, now).queue_depth == 1)

@@ -59,7 +59,7 @@ async def web(tmp_path: Path) -> AsyncIterator[Web]:
         database_url=f"sqlite:///{tmp_path / 'review.db'}",
         approved_tags=TAGS,
     )
-    app = create_app(settings, CollectorRegistry(), run_kafka=False)
+    app = create_app(settings, metrics_registry=CollectorRegistry(), run_kafka=False)
     async with app.router.lifespan_context(app):
         with app.state.review_db.sessions.begin() as session:
             create_account(session, "ann", "reviewer", NOW, password=PASSWORD)
