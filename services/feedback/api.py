@@ -1,6 +1,6 @@
 """HTTP handlers of the feedback service (thin), client auth, and error responses.
 
-Every error body has one shape: ``{"detail": [{"field": ..., "reason": ...}]}``.
+Errors are answered in the one envelope of ``shared.http.errors``.
 """
 
 from __future__ import annotations
@@ -10,9 +10,7 @@ from typing import Annotated, Any
 import structlog
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.feedback.metrics import FeedbackMetrics
 from services.feedback.service import (
@@ -22,6 +20,8 @@ from services.feedback.service import (
     ReportRejected,
     ReportService,
 )
+from shared.http import errors as shared_errors
+from shared.http.errors import ErrorBody, FieldError, Refusal
 from shared.security import Unauthorized, bearer_client
 
 log = structlog.get_logger("services.feedback")
@@ -43,15 +43,6 @@ class ReportAccepted(BaseModel):
     label_id: str
     item_id: str
     status: str = "accepted"
-
-
-class FieldErrorOut(BaseModel):
-    field: str | None
-    reason: str
-
-
-class ErrorBody(BaseModel):
-    detail: list[FieldErrorOut]
 
 
 _client_key = bearer_client(
@@ -123,62 +114,39 @@ async def get_accuracy(request: Request) -> dict[str, Any]:
     }
 
 
-def _error(
-    status: int, field: str | None, reason: str, headers: dict[str, str] | None = None
-) -> JSONResponse:
-    body = ErrorBody(detail=[FieldErrorOut(field=field, reason=reason)])
-    return JSONResponse(body.model_dump(mode="json"), status_code=status, headers=headers)
+_RESULTS: dict[type[Exception], str] = {
+    RequestValidationError: "invalid",
+    ReportRejected: "invalid",
+    Unauthorized: "unauthorized",
+    RateLimited: "rate_limited",
+    BrokerUnavailable: "unavailable",
+}
+
+
+def _count_report(request: Request, exc: Exception, refusal: Refusal) -> None:
+    result = _RESULTS.get(type(exc))
+    if result is not None:
+        metrics: FeedbackMetrics = request.app.state.metrics
+        metrics.reports.labels(result=result).inc()
+
+
+def _rejected(exc: Exception) -> Refusal:
+    assert isinstance(exc, ReportRejected)
+    return Refusal(422, [FieldError(exc.field, exc.reason)])
+
+
+def _limited(exc: Exception) -> Refusal:
+    assert isinstance(exc, RateLimited)
+    retry = {"Retry-After": str(exc.retry_after_seconds)}
+    return Refusal(429, [FieldError(None, str(exc), "rate_limited")], retry)
 
 
 def install_error_handlers(app: FastAPI, *, retry_after_seconds: int) -> None:
-    def metrics(request: Request) -> FeedbackMetrics:
-        found: FeedbackMetrics = request.app.state.metrics
-        return found
-
-    async def invalid_request(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, RequestValidationError)
-        metrics(request).reports.labels(result="invalid").inc()
-        details = [
-            FieldErrorOut(
-                field=".".join(str(p) for p in e.get("loc", ()) if p != "body") or "body",
-                reason=str(e.get("msg", "invalid")),
-            )
-            for e in exc.errors()
-        ]
-        return JSONResponse(ErrorBody(detail=details).model_dump(mode="json"), status_code=422)
-
-    async def rejected(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, ReportRejected)
-        metrics(request).reports.labels(result="invalid").inc()
-        return _error(422, exc.field, exc.reason)
-
-    async def unauthorized(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, Unauthorized)
-        metrics(request).reports.labels(result="unauthorized").inc()
-        return _error(401, "Authorization", exc.reason, {"WWW-Authenticate": "Bearer"})
-
-    async def limited(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, RateLimited)
-        metrics(request).reports.labels(result="rate_limited").inc()
-        retry = str(exc.retry_after_seconds)
-        return _error(429, None, str(exc), {"Retry-After": retry})
-
-    async def unavailable(request: Request, exc: Exception) -> JSONResponse:
-        metrics(request).reports.labels(result="unavailable").inc()
-        log.warning("broker_unavailable", error=str(exc))
-        reason = f"the broker is unavailable ({exc}); retry after {retry_after_seconds} s"
-        return _error(503, None, reason, {"Retry-After": str(retry_after_seconds)})
-
-    async def http_error(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, StarletteHTTPException)
-        if exc.status_code == 400:
-            return _error(422, "body", "invalid JSON: cannot parse the body")
-        headers = dict(exc.headers) if exc.headers else None
-        return _error(exc.status_code, None, str(exc.detail), headers)
-
-    app.add_exception_handler(RequestValidationError, invalid_request)
-    app.add_exception_handler(ReportRejected, rejected)
-    app.add_exception_handler(Unauthorized, unauthorized)
-    app.add_exception_handler(RateLimited, limited)
-    app.add_exception_handler(BrokerUnavailable, unavailable)
-    app.add_exception_handler(StarletteHTTPException, http_error)
+    """The shared envelope; feedback adds its refusals and counts every report refused."""
+    shared_errors.install_error_handlers(
+        app,
+        refusals={ReportRejected: _rejected, RateLimited: _limited},
+        unavailable={BrokerUnavailable: "broker"},
+        retry_after_seconds=retry_after_seconds,
+        observe=_count_report,
+    )

@@ -1,6 +1,6 @@
 """HTTP handlers (thin: decode, call the service, encode) and error responses.
 
-Every error body has one shape: ``{"detail": [{"field": ..., "reason": ...}]}``.
+Errors are answered in the one envelope of ``shared.http.errors``.
 """
 
 from __future__ import annotations
@@ -8,10 +8,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated, Any
 
-import structlog
 from fastapi import APIRouter, Depends, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.ingest.auth import Unauthorized, require_scraper
@@ -20,8 +18,6 @@ from services.ingest.schemas import (
     BatchIn,
     BatchItemResult,
     BatchResult,
-    ErrorBody,
-    FieldErrorOut,
     ItemIn,
     ItemResult,
 )
@@ -31,9 +27,8 @@ from services.ingest.service import (
     ItemRejected,
     StoreUnavailable,
 )
-from services.ingest.validation import FieldError, field_errors
-
-log = structlog.get_logger(__name__)
+from shared.http import errors as shared_errors
+from shared.http.errors import ErrorBody, FieldError, FieldErrorOut, Refusal
 
 MAX_IDEMPOTENCY_KEY_CHARS = 200
 
@@ -115,58 +110,29 @@ def _errors_out(errors: Sequence[FieldError]) -> list[FieldErrorOut]:
     return [FieldErrorOut(field=e.field, reason=e.reason) for e in errors]
 
 
-def _error_response(
-    status_code: int, errors: Sequence[FieldError], headers: dict[str, str] | None = None
-) -> JSONResponse:
-    body = ErrorBody(detail=_errors_out(errors))
-    return JSONResponse(body.model_dump(mode="json"), status_code=status_code, headers=headers)
+def _count_rejection(request: Request, exc: Exception, refusal: Refusal) -> None:
+    metrics: IngestMetrics = request.app.state.metrics
+    if isinstance(exc, Unauthorized):
+        metrics.rejections.labels(reason="unauthorized").inc()
+    elif isinstance(exc, RequestValidationError):
+        # an invalid batch envelope is a rejected request, not a rejected item
+        is_item = request.url.path == "/v1/items"
+        metrics.count_rejections((e.category for e in refusal.errors), item=is_item)
+    elif isinstance(exc, StarletteHTTPException) and refusal.status_code == 422:
+        metrics.count_rejections((e.category for e in refusal.errors), item=False)
+
+
+def _rejected(exc: Exception) -> Refusal:
+    assert isinstance(exc, ItemRejected)
+    return Refusal(exc.status_code, exc.errors)
 
 
 def install_error_handlers(app: FastAPI, *, retry_after_seconds: int) -> None:
-    retry_after = {"Retry-After": str(retry_after_seconds)}
-
-    async def invalid_request(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, RequestValidationError)
-        errors = field_errors(exc.errors())
-        metrics: IngestMetrics = request.app.state.metrics
-        # an invalid batch envelope is a rejected request, not a rejected item
-        is_item = request.url.path == "/v1/items"
-        metrics.count_rejections((e.category for e in errors), item=is_item)
-        return _error_response(422, errors)
-
-    async def rejected(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, ItemRejected)
-        return _error_response(exc.status_code, exc.errors)
-
-    async def unauthorized(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, Unauthorized)
-        request.app.state.metrics.rejections.labels(reason="unauthorized").inc()
-        error = FieldError("Authorization", exc.reason, "unauthorized")
-        return _error_response(401, [error], headers={"WWW-Authenticate": "Bearer"})
-
-    async def unavailable(request: Request, exc: Exception) -> JSONResponse:
-        what = "broker" if isinstance(exc, BrokerUnavailable) else "database"
-        log.warning(f"{what}_unavailable", error=str(exc), path=request.url.path)
-        reason = f"the {what} is unavailable ({exc}); retry after {retry_after_seconds} s"
-        return _error_response(503, [FieldError(None, reason, what)], headers=retry_after)
-
-    async def http_error(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, StarletteHTTPException)
-        if exc.status_code == 400:
-            # FastAPI's answer to a body json.loads cannot even start on (not UTF-8, nested
-            # too deep): invalid input like any other, so the same 422 as invalid JSON.
-            error = FieldError("body", "invalid JSON: cannot parse the body", "invalid_json")
-            request.app.state.metrics.count_rejections([error.category], item=False)
-            return _error_response(422, [error])
-        return _error_response(
-            exc.status_code,
-            [FieldError(None, str(exc.detail), "http")],
-            headers=dict(exc.headers) if exc.headers else None,
-        )
-
-    app.add_exception_handler(RequestValidationError, invalid_request)
-    app.add_exception_handler(ItemRejected, rejected)
-    app.add_exception_handler(Unauthorized, unauthorized)
-    app.add_exception_handler(BrokerUnavailable, unavailable)
-    app.add_exception_handler(StoreUnavailable, unavailable)
-    app.add_exception_handler(StarletteHTTPException, http_error)
+    """The shared envelope; ingest adds item rejections and counts every rejection."""
+    shared_errors.install_error_handlers(
+        app,
+        refusals={ItemRejected: _rejected},
+        unavailable={BrokerUnavailable: "broker", StoreUnavailable: "database"},
+        retry_after_seconds=retry_after_seconds,
+        observe=_count_rejection,
+    )

@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.http.errors import FieldErrorOut
+
 ItemStatus = Literal["accepted", "duplicate"]
 
 
@@ -54,11 +56,6 @@ class BatchIn(BaseModel):
     )
 
 
-class FieldErrorOut(BaseModel):
-    field: str | None = Field(description="Dotted path of the field at fault, if one is.")
-    reason: str = Field(description="What is wrong with it.")
-
-
 class BatchItemResult(BaseModel):
     index: int = Field(description="Position of the item in the request.")
     id: str | None = Field(None, description="Item id, unless rejected.")
@@ -68,7 +65,3 @@ class BatchItemResult(BaseModel):
 
 class BatchResult(BaseModel):
     items: list[BatchItemResult] = Field(description="One result per item, in request order.")
-
-
-class ErrorBody(BaseModel):
-    detail: list[FieldErrorOut]

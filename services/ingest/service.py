@@ -28,12 +28,12 @@ from services.ingest.repository import StoreUnavailable
 from services.ingest.schemas import ItemIn, ItemStatus
 from services.ingest.validation import (
     CleanItem,
-    FieldError,
     ItemLimits,
     ItemRejected,
     clean_item,
     parse_item,
 )
+from shared.http.errors import FieldError
 from shared.messages import ContentItem
 
 log = structlog.get_logger(__name__)

@@ -7,30 +7,19 @@ normalised text is what travels downstream.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import ValidationError
 
 from services.ingest.schemas import ItemIn
 from services.ingest.settings import IngestSettings
+from shared.http.errors import FieldError, validation_errors
 from shared.ml.text import normalise
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
-_MAX_FIELD_NAME_CHARS = 200
-
-
-@dataclass(frozen=True)
-class FieldError:
-    """Why one field was refused: ``field`` (dotted path), a readable ``reason`` and a
-    short ``category`` for the rejections metric (a small fixed set of values)."""
-
-    field: str | None
-    reason: str
-    category: str
 
 
 class ItemRejected(ValueError):
@@ -85,7 +74,7 @@ def parse_item(raw: object, limits: ItemLimits) -> CleanItem:
     try:
         item = ItemIn.model_validate(raw)
     except ValidationError as exc:
-        raise ItemRejected(field_errors(exc.errors(), root="item")) from None
+        raise ItemRejected(validation_errors(exc.errors(), whole="item", located=False)) from None
     return clean_item(item, limits)
 
 
@@ -196,32 +185,3 @@ def canonical_url(value: str) -> str:
         if pair and not pair.split("=", 1)[0].lower().startswith("utm_")
     )
     return urlunsplit((scheme, netloc, parts.path.rstrip("/"), query, ""))
-
-
-def field_errors(errors: Sequence[Mapping[str, Any]], *, root: str = "body") -> list[FieldError]:
-    """Pydantic/FastAPI validation errors as field errors; ``body.`` is dropped from paths."""
-    result = []
-    for error in errors:
-        loc = [str(part) for part in error.get("loc", ())]
-        if loc and loc[0] == "body":
-            loc = loc[1:]
-        field = ".".join(loc) or root
-        kind = error.get("type", "")
-        if kind == "json_invalid":
-            detail = (error.get("ctx") or {}).get("error", "malformed")
-            result.append(FieldError("body", f"invalid JSON: {detail}", "invalid_json"))
-        elif kind == "extra_forbidden":
-            result.append(FieldError(_safe(field), "unknown field", "unknown_field"))
-        elif kind == "missing":
-            result.append(FieldError(_safe(field), "field required", "missing_field"))
-        else:
-            result.append(FieldError(_safe(field), str(error.get("msg", kind)), "invalid_value"))
-    return result
-
-
-def _safe(field: str) -> str:
-    """A client-chosen name made safe to echo: valid UTF-8 and bounded in length."""
-    field = field.encode("utf-8", "backslashreplace").decode("utf-8")
-    if len(field) > _MAX_FIELD_NAME_CHARS:
-        return field[:_MAX_FIELD_NAME_CHARS] + "…"
-    return field

@@ -1,22 +1,22 @@
 """The review JSON API: claim, label, skip, undo (reviewers) and stats (admins).
 
-Every error body has one shape: ``{"detail": [{"field": ..., "reason": ...}]}``.
+Errors are answered in the one envelope of ``shared.http.errors``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from fastapi import APIRouter, FastAPI, Request, Response
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.review import service
-from services.review.auth import AdminOnly, CurrentReviewer, Forbidden, Unauthorized
+from services.review.auth import AdminOnly, CurrentReviewer, Forbidden
 from services.review.database import run_db
 from services.review.schemas import ClaimedItem, LabelIn, LabelOut, ReviewStats, SkipOut
 from services.review.service import NothingToUndo, NotHolder, UnknownTag
+from shared.http import errors as shared_errors
+from shared.http.errors import FieldError, Refusal
 
 router = APIRouter(prefix="/v1/review", tags=["review"])
 
@@ -64,47 +64,21 @@ async def stats(request: Request, account: AdminOnly) -> ReviewStats:
     return await run_db(request.app, service.review_stats, _now())
 
 
-def error(status_code: int, field: str | None, reason: str, **headers: str) -> JSONResponse:
-    return JSONResponse(
-        {"detail": [{"field": field, "reason": reason}]}, status_code=status_code, headers=headers
-    )
+def _refusal(status_code: int, field: str | None) -> Callable[[Exception], Refusal]:
+    def refuse(exc: Exception) -> Refusal:
+        return Refusal(status_code, [FieldError(field, str(exc))])
+
+    return refuse
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(Unauthorized)
-    async def unauthorized(request: Request, exc: Exception) -> JSONResponse:
-        return error(401, "authorization", str(exc), **{"WWW-Authenticate": "Bearer"})
-
-    @app.exception_handler(Forbidden)
-    async def forbidden(request: Request, exc: Exception) -> JSONResponse:
-        return error(403, "authorization", str(exc))
-
-    @app.exception_handler(NotHolder)
-    async def not_holder(request: Request, exc: Exception) -> JSONResponse:
-        return error(409, "item_id", str(exc))
-
-    @app.exception_handler(NothingToUndo)
-    async def nothing_to_undo(request: Request, exc: Exception) -> JSONResponse:
-        return error(409, None, str(exc))
-
-    @app.exception_handler(UnknownTag)
-    async def unknown_tag(request: Request, exc: Exception) -> JSONResponse:
-        return error(422, "tag", str(exc))
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, RequestValidationError)
-        detail = [
-            {
-                "field": ".".join(str(p) for p in e["loc"] if p not in ("body", "path", "query"))
-                or None,
-                "reason": e["msg"],
-            }
-            for e in exc.errors()
-        ]
-        return JSONResponse({"detail": detail}, status_code=422)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, StarletteHTTPException)
-        return error(exc.status_code, None, str(exc.detail), **(exc.headers or {}))
+    """The shared envelope, plus the review refusals (403 by role, 409 by state, 422 tag)."""
+    shared_errors.install_error_handlers(
+        app,
+        refusals={
+            Forbidden: _refusal(403, shared_errors.AUTHORIZATION),
+            NotHolder: _refusal(409, "item_id"),
+            NothingToUndo: _refusal(409, None),
+            UnknownTag: _refusal(422, "tag"),
+        },
+    )

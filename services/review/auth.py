@@ -1,8 +1,9 @@
 """Reviewer and admin accounts: API tokens kept as sha256 digests, passwords as scrypt hashes.
 
 ``CurrentReviewer`` (any account) and ``AdminOnly`` are the FastAPI dependencies of the
-JSON API: ``Authorization: Bearer <token>``; 401 without a valid token, 403 for a
-reviewer on an admin endpoint.
+JSON API: ``Authorization: Bearer <token>``; 401 (``shared.security.Unauthorized``, the
+one every service answers alike) without a valid token, 403 for a reviewer on an admin
+endpoint.
 """
 
 from __future__ import annotations
@@ -21,13 +22,10 @@ from sqlalchemy.orm import Session
 from services.review.database import run_db
 from services.review.schemas import Account, Role
 from services.review.tables import ReviewAccountRow
+from shared.security import Unauthorized
 
 _SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
 TOKEN_BYTES = 32
-
-
-class Unauthorized(Exception):
-    """Missing or wrong credentials (HTTP 401)."""
 
 
 class Forbidden(Exception):

@@ -1,7 +1,7 @@
 """HTTP handlers of the rollout controller (thin): status, start, pause, resume, abort.
 
 Every call needs an admin key (``TAGSTREAM_ROLLOUT_ADMIN_KEYS``) as ``Bearer``. Errors
-have one shape: ``{"detail": [{"field": ..., "reason": ...}]}``.
+are answered in the one envelope of ``shared.http.errors``.
 """
 
 from __future__ import annotations
@@ -9,14 +9,13 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.rollout.repository import Rollout
 from services.rollout.service import RolloutController, RolloutError
-from shared.security import Unauthorized, bearer_client
+from shared.http import errors as shared_errors
+from shared.http.errors import FieldError, Refusal
+from shared.security import bearer_client
 
 _admin_key = bearer_client(
     scheme_name="RolloutAdminKey",
@@ -87,34 +86,11 @@ def _reason(body: ReasonIn | None, default: str) -> str:
     return body.reason if body is not None and body.reason else default
 
 
-def _error(status: int, field: str | None, reason: str, **headers: str) -> JSONResponse:
-    return JSONResponse(
-        {"detail": [{"field": field, "reason": reason}]}, status_code=status, headers=headers
-    )
+def _refused(exc: Exception) -> Refusal:
+    assert isinstance(exc, RolloutError)
+    return Refusal(exc.status_code, [FieldError(None, exc.reason)])
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    async def invalid(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, RequestValidationError)
-        problems = [
-            {"field": ".".join(str(p) for p in e["loc"][1:]) or None, "reason": e["msg"]}
-            for e in exc.errors()
-        ]
-        return JSONResponse({"detail": problems}, status_code=422)
-
-    async def refused(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, RolloutError)
-        return _error(exc.status_code, None, exc.reason)
-
-    async def unauthorized(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, Unauthorized)
-        return _error(401, "Authorization", exc.reason, **{"WWW-Authenticate": "Bearer"})
-
-    async def http_error(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, StarletteHTTPException)
-        return _error(exc.status_code, None, str(exc.detail))
-
-    app.add_exception_handler(RequestValidationError, invalid)
-    app.add_exception_handler(RolloutError, refused)
-    app.add_exception_handler(Unauthorized, unauthorized)
-    app.add_exception_handler(StarletteHTTPException, http_error)
+    """The shared envelope, plus the controller's refusals (404, 409 with their reason)."""
+    shared_errors.install_error_handlers(app, refusals={RolloutError: _refused})

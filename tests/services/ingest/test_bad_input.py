@@ -179,7 +179,7 @@ async def test_idempotency_key_is_bounded(client: httpx.AsyncClient) -> None:
     )
 
     assert response.status_code == 422
-    assert fields(response) == ["header.idempotency-key"]
+    assert fields(response) == ["Idempotency-Key"]  # a header by its HTTP name
 
 
 async def test_unknown_paths_and_methods_keep_the_error_shape(client: httpx.AsyncClient) -> None:

@@ -51,7 +51,7 @@ async def test_requests_without_a_valid_token_are_401(
     for response in (missing, wrong):
         assert response.status_code == 401
         assert response.headers["WWW-Authenticate"] == "Bearer"
-        assert response.json()["detail"][0]["field"] == "authorization"
+        assert response.json()["detail"][0]["field"] == "Authorization"  # one rule: header name
 
 
 async def test_stats_are_for_admins_only(
