@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import uvicorn
-
 from services.classifier.app import create_app
 from services.classifier.settings import ClassifierSettings
-from shared.observability.logging import configure_logging
+from shared.http.serve import serve
 
 
 def main() -> None:
-    settings = ClassifierSettings()
-    configure_logging("classifier", settings.log_level)
-    uvicorn.run(
-        create_app(settings),
-        host=settings.classifier_host,
-        port=settings.classifier_port,
-        log_config=None,  # keep the JSON logging configured above
-        access_log=False,  # probes and scrapes every few seconds are not news
-        timeout_graceful_shutdown=int(settings.classifier_shutdown_timeout_seconds) + 1,
+    serve(
+        "classifier",
+        ClassifierSettings,
+        create_app,
+        host_field="classifier_host",
+        port_field="classifier_port",
+        shutdown_timeout_field="classifier_shutdown_timeout_seconds",
     )
 
 
