@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -30,6 +30,7 @@ from services.feedback.service import (
 from services.feedback.settings import FeedbackSettings
 from shared.db.migrate import upgrade
 from shared.db.session import make_engine
+from shared.http.readiness import Readiness
 from shared.kafka import create_producer
 from shared.observability.health import probes_router
 from shared.observability.logging import RequestIdMiddleware
@@ -133,19 +134,21 @@ def create_app(
     metrics = FeedbackMetrics(metrics_registry or CollectorRegistry())
     holder: dict[str, FeedbackState] = {}
 
-    async def readiness() -> Mapping[str, bool]:
+    async def database() -> bool:
         state = holder.get("state")
         if state is None:
-            return {"database": False, "broker": False}
-        try:
-            await asyncio.wait_for(asyncio.to_thread(state.store.ping), 2.0)
-            database = True
-        except Exception:
-            database = False
-        broker = not isinstance(state.publisher, KafkaPublisher) or state.publisher.connected
-        if state.consumer is not None:
-            broker = broker and state.consumer.connected
-        return {"database": database, "broker": broker}
+            return False
+        await asyncio.to_thread(state.store.ping)
+        return True
+
+    async def broker() -> bool:
+        state = holder.get("state")
+        if state is None:
+            return False
+        connected = not isinstance(state.publisher, KafkaPublisher) or state.publisher.connected
+        return connected and (state.consumer is None or state.consumer.connected)
+
+    readiness = Readiness({"database": database, "broker": broker}, timeout_seconds=2.0)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -4,8 +4,7 @@ database engine and the producer."""
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -24,6 +23,7 @@ from services.ingest.settings import IngestSettings
 from services.ingest.validation import ItemLimits
 from shared.db.migrate import upgrade
 from shared.db.session import make_engine
+from shared.http.readiness import Readiness
 from shared.observability.health import probes_router
 from shared.observability.logging import RequestIdMiddleware
 from shared.version import __version__
@@ -39,42 +39,6 @@ class IngestState:
     service: IngestService
 
 
-class Readiness:
-    """Database and broker reachable; cached briefly so probes cannot load either."""
-
-    def __init__(self, settings: IngestSettings) -> None:
-        self._timeout = settings.ingest_readiness_timeout_seconds
-        self._ttl = settings.ingest_readiness_cache_seconds
-        self._state: IngestState | None = None
-        self._checked_at = float("-inf")
-        self._checks: dict[str, bool] = {"database": False, "broker": False}
-        self._lock = asyncio.Lock()
-
-    def attach(self, state: IngestState | None) -> None:
-        self._state = state
-        self._checked_at = float("-inf")
-
-    async def __call__(self) -> Mapping[str, bool]:
-        async with self._lock:
-            if time.monotonic() - self._checked_at >= self._ttl:
-                self._checks = await self._check()
-                self._checked_at = time.monotonic()
-            return dict(self._checks)
-
-    async def _check(self) -> dict[str, bool]:
-        state = self._state
-        if state is None:
-            return {"database": False, "broker": False}
-        database, broker = await asyncio.gather(self._database(state), state.publisher.reachable())
-        return {"database": database, "broker": broker}
-
-    async def _database(self, state: IngestState) -> bool:
-        try:
-            return await asyncio.wait_for(state.store.ping(), self._timeout)
-        except TimeoutError:
-            return False
-
-
 def create_app(
     settings: IngestSettings, *, metrics_registry: CollectorRegistry | None = None
 ) -> FastAPI:
@@ -82,7 +46,22 @@ def create_app(
     metrics = IngestMetrics(
         metrics_registry if metrics_registry is not None else CollectorRegistry()
     )
-    readiness = Readiness(settings)
+    holder: dict[str, IngestState] = {}
+
+    async def database() -> bool:
+        state = holder.get("state")
+        return state is not None and await state.store.ping()
+
+    async def broker() -> bool:
+        state = holder.get("state")
+        return state is not None and await state.publisher.reachable()
+
+    # cached briefly so probes cannot load the database or the broker
+    readiness = Readiness(
+        {"database": database, "broker": broker},
+        timeout_seconds=settings.ingest_readiness_timeout_seconds,
+        cache_seconds=settings.ingest_readiness_cache_seconds,
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -102,10 +81,12 @@ def create_app(
             )
             state = IngestState(engine=engine, store=store, publisher=publisher, service=service)
             app.state.ingest = state
-            readiness.attach(state)
+            holder["state"] = state
+            readiness.forget()
             yield
         finally:
-            readiness.attach(None)
+            holder.pop("state", None)
+            readiness.forget()
             await publisher.stop()
             engine.dispose()
 

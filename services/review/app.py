@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
@@ -24,6 +24,7 @@ from services.review.service import ReviewPolicy, review_stats
 from services.review.settings import ReviewSettings
 from shared.db.migrate import upgrade
 from shared.db.session import make_engine
+from shared.http.readiness import Check, Readiness
 from shared.kafka import create_producer, ensure_topics
 from shared.observability.health import probes_router
 from shared.observability.logging import RequestIdMiddleware
@@ -58,13 +59,21 @@ def create_app(
     )
     consumer_box: dict[str, ReviewConsumer] = {}
 
-    async def readiness() -> Mapping[str, bool]:
+    async def database_reachable() -> bool:
         database: ReviewDatabase | None = getattr(app.state, "review_db", None)
-        checks = {"database": database is not None and await _ping(database)}
-        if run_kafka:
-            consumer = consumer_box.get("consumer")
-            checks["consumer_running"] = consumer is not None and consumer.running
-        return checks
+        if database is None:
+            return False
+        await asyncio.to_thread(database.run, _select_one)
+        return True
+
+    async def consumer_running() -> bool:
+        consumer = consumer_box.get("consumer")
+        return consumer is not None and consumer.running
+
+    checks: dict[str, Check] = {"database": database_reachable}
+    if run_kafka:
+        checks["consumer_running"] = consumer_running
+    readiness = Readiness(checks, timeout_seconds=1.0)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -122,15 +131,8 @@ def create_app(
     return app
 
 
-async def _ping(database: ReviewDatabase) -> bool:
-    def select_one(session: Session) -> None:
-        session.execute(text("SELECT 1"))
-
-    try:
-        await asyncio.wait_for(asyncio.to_thread(database.run, select_one), timeout=1.0)
-    except Exception:
-        return False
-    return True
+def _select_one(session: Session) -> None:
+    session.execute(text("SELECT 1"))
 
 
 async def _gauges(

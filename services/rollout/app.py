@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 
 import structlog
 from fastapi import FastAPI
@@ -20,6 +20,7 @@ from services.rollout.service import EventPublisher, KafkaEvents, RolloutControl
 from services.rollout.settings import RolloutSettings
 from shared.db.migrate import upgrade
 from shared.db.session import make_engine
+from shared.http.readiness import Readiness
 from shared.observability.health import probes_router
 from shared.observability.logging import RequestIdMiddleware
 from shared.registry import ModelRegistry
@@ -46,15 +47,14 @@ def create_app(
     metrics = RolloutMetrics(metrics_registry or CollectorRegistry())
     holder: dict[str, RolloutStore] = {}
 
-    async def readiness() -> Mapping[str, bool]:
+    async def database() -> bool:
         store = holder.get("store")
         if store is None:
-            return {"database": False}
-        try:
-            await asyncio.wait_for(asyncio.to_thread(store.ping), 2.0)
-        except Exception:
-            return {"database": False}
-        return {"database": True}
+            return False
+        await asyncio.to_thread(store.ping)
+        return True
+
+    readiness = Readiness({"database": database}, timeout_seconds=2.0)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
