@@ -7,7 +7,6 @@ leave the consumer group before the process exits.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
@@ -18,6 +17,7 @@ from prometheus_client import CollectorRegistry
 from services.classifier.consumer import ClassifierRunner, RegistryFactory, open_registry
 from services.classifier.metrics import ClassifierMetrics
 from services.classifier.settings import ClassifierSettings
+from shared.http.lifespan import BackgroundTasks
 from shared.observability.health import probes_router
 from shared.version import __version__
 
@@ -36,23 +36,15 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        stop = asyncio.Event()
-        task = asyncio.create_task(runner.run(stop), name="classifier-runner")
-        task.add_done_callback(_report_exit)
+        loops = BackgroundTasks("classifier", settings.classifier_shutdown_timeout_seconds)
+        loops.start(runner.run, "classifier-runner")
         log.info("classifier_starting", group_id=settings.classifier_group_id)
         try:
             yield
         finally:
-            stop.set()
-            timeout = settings.classifier_shutdown_timeout_seconds
-            try:
-                await asyncio.wait_for(asyncio.shield(task), timeout=timeout)
-            except TimeoutError:
-                # Uncommitted records are re-delivered to whoever holds them next.
-                log.error("classifier_shutdown_timed_out", timeout_seconds=timeout)
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            # Uncommitted records of a batch cut short are re-delivered to whoever holds
+            # them next.
+            await loops.close()
             log.info("classifier_stopped")
 
     app = FastAPI(
@@ -66,8 +58,3 @@ def create_app(
     app.state.metrics = metrics
     app.include_router(probes_router(runner.readiness, metrics.registry))
     return app
-
-
-def _report_exit(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error("classifier_runner_crashed", error=repr(task.exception()))

@@ -30,6 +30,7 @@ from services.feedback.service import (
 from services.feedback.settings import FeedbackSettings
 from shared.db.migrate import upgrade
 from shared.db.session import make_engine
+from shared.http.lifespan import BackgroundTasks
 from shared.http.readiness import Readiness
 from shared.kafka import create_producer
 from shared.observability.health import probes_router
@@ -154,8 +155,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await asyncio.to_thread(upgrade, settings.database_url)
         engine = make_engine(settings.database_url)
-        stop = asyncio.Event()
-        tasks: list[asyncio.Task[None]] = []
+        loops = BackgroundTasks("feedback", settings.feedback_shutdown_timeout_seconds)
         own_publisher = KafkaPublisher(settings) if publisher is None else None
         try:
             registry = ModelRegistry(engine, settings.registry_dir, settings.model_name)
@@ -180,20 +180,14 @@ def create_app(
             app.state.feedback = state
             holder["state"] = state
             if consumer is not None:
-                tasks.append(asyncio.create_task(consumer.run(stop), name="feedback-consumer"))
+                loops.start(consumer.run, "feedback-consumer")
             if monitor:
-                tasks.append(asyncio.create_task(refresher.run(stop), name="feedback-monitor"))
+                loops.start(refresher.run, "feedback-monitor")
             log.info("feedback_started", port=settings.feedback_port)
             yield
         finally:
             holder.pop("state", None)
-            stop.set()
-            if tasks:
-                _done, pending = await asyncio.wait(
-                    tasks, timeout=settings.feedback_shutdown_timeout_seconds
-                )
-                for task in pending:
-                    task.cancel()
+            await loops.close()
             state_now = getattr(app.state, "feedback", None)
             if state_now is not None and state_now.monitor.running:
                 # A training thread cannot be interrupted; its run row stays "running".

@@ -24,6 +24,7 @@ from services.review.service import ReviewPolicy, review_stats
 from services.review.settings import ReviewSettings
 from shared.db.migrate import upgrade
 from shared.db.session import make_engine
+from shared.http.lifespan import BackgroundTasks
 from shared.http.readiness import Check, Readiness
 from shared.kafka import create_producer, ensure_topics
 from shared.observability.health import probes_router
@@ -81,8 +82,8 @@ def create_app(
         engine = make_engine(settings.database_url)
         database = ReviewDatabase.open(engine, policy_from(settings, metrics))
         app.state.review_db = database
-        stop = asyncio.Event()
-        tasks = [asyncio.create_task(_gauges(database, metrics, settings, stop))]
+        loops = BackgroundTasks("review")
+        loops.start(lambda stop: _gauges(database, metrics, settings, stop), "review-gauges")
         producer = create_producer(settings) if run_kafka else None
         try:
             if producer is not None:
@@ -101,15 +102,12 @@ def create_app(
                     batch=settings.review_outbox_batch,
                     poll_seconds=settings.review_outbox_poll_seconds,
                 )
-                tasks += [
-                    asyncio.create_task(consumer.run(stop), name="review-consumer"),
-                    asyncio.create_task(relay.run(stop), name="review-outbox"),
-                ]
+                loops.start(consumer.run, "review-consumer")
+                loops.start(relay.run, "review-outbox")
             log.info("review_started", port=settings.review_port, kafka=run_kafka)
             yield
         finally:
-            stop.set()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await loops.close()
             if producer is not None:
                 await producer.stop()
             engine.dispose()

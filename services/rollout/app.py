@@ -20,6 +20,7 @@ from services.rollout.service import EventPublisher, KafkaEvents, RolloutControl
 from services.rollout.settings import RolloutSettings
 from shared.db.migrate import upgrade
 from shared.db.session import make_engine
+from shared.http.lifespan import BackgroundTasks
 from shared.http.readiness import Readiness
 from shared.observability.health import probes_router
 from shared.observability.logging import RequestIdMiddleware
@@ -67,8 +68,7 @@ def create_app(
             if settings.prometheus_url
             else None
         )
-        stop = asyncio.Event()
-        task: asyncio.Task[None] | None = None
+        loops = BackgroundTasks("rollout")
         try:
             registry = ModelRegistry(engine, settings.registry_dir, settings.model_name)
             store = RolloutStore(engine, settings.model_name, settings.step_labels)
@@ -91,15 +91,12 @@ def create_app(
             if active is not None:
                 metrics.show(active)
             if run_loop:
-                task = asyncio.create_task(controller.run(stop), name="rollout-controller")
+                loops.start(controller.run, "rollout-controller")
             log.info("rollout_started_serving", port=settings.rollout_port)
             yield
         finally:
             holder.pop("store", None)
-            stop.set()
-            if task is not None:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await asyncio.wait_for(task, timeout=10)
+            await loops.close()
             if prometheus is not None:
                 await prometheus.aclose()
             engine.dispose()
