@@ -45,7 +45,7 @@ async def running(
 
 
 @pytest.fixture
-def registry() -> CollectorRegistry:
+def metrics_registry() -> CollectorRegistry:
     return CollectorRegistry()
 
 
@@ -57,11 +57,11 @@ def app_settings(topics: Settings, database_url: str) -> IngestSettings:
 
 @pytest.fixture
 async def client(
-    app_settings: IngestSettings, registry: CollectorRegistry
+    app_settings: IngestSettings, metrics_registry: CollectorRegistry
 ) -> AsyncIterator[httpx.AsyncClient]:
-    async with running(create_app(app_settings, metrics_registry=registry)) as http:
+    async with running(create_app(app_settings, metrics_registry=metrics_registry)) as http:
         yield http
 
 
-def metric(registry: CollectorRegistry, name: str, **labels: str) -> float:
-    return registry.get_sample_value(name, labels) or 0.0
+def metric(metrics_registry: CollectorRegistry, name: str, **labels: str) -> float:
+    return metrics_registry.get_sample_value(name, labels) or 0.0

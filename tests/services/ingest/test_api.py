@@ -29,7 +29,7 @@ def detail(response: httpx.Response) -> list[dict[str, Any]]:
 
 
 async def test_an_item_is_accepted_after_it_is_on_content_raw(
-    client: httpx.AsyncClient, app_settings: IngestSettings, registry: CollectorRegistry
+    client: httpx.AsyncClient, app_settings: IngestSettings, metrics_registry: CollectorRegistry
 ) -> None:
     response = await client.post(
         "/v1/items",
@@ -53,11 +53,14 @@ async def test_an_item_is_accepted_after_it_is_on_content_raw(
     assert message.url == "https://example.org/vit"
     assert message.created_at is not None
     assert message.created_at.hour == 8
-    assert metric(registry, "tagstream_ingest_items_total", result="accepted") == 1
+    assert metric(metrics_registry, "tagstream_ingest_items_total", result="accepted") == 1
     assert (
-        metric(registry, "tagstream_ingest_requests_total", endpoint="/v1/items", status="202") == 1
+        metric(
+            metrics_registry, "tagstream_ingest_requests_total", endpoint="/v1/items", status="202"
+        )
+        == 1
     )
-    assert metric(registry, "tagstream_ingest_produce_latency_seconds_count") == 1
+    assert metric(metrics_registry, "tagstream_ingest_produce_latency_seconds_count") == 1
 
 
 async def test_duplicates_and_idempotent_retries(
@@ -139,7 +142,7 @@ async def test_batch_results_are_per_item_and_in_order(
 
 
 async def test_probes_and_metrics_carry_no_content(
-    client: httpx.AsyncClient, registry: CollectorRegistry
+    client: httpx.AsyncClient, metrics_registry: CollectorRegistry
 ) -> None:
     await client.post("/v1/items", json={"title": "secret title", "source": "secret-source"})
     ready = await client.get("/readyz", headers={})

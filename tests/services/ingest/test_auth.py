@@ -42,9 +42,13 @@ def test_production_refuses_placeholder_keys() -> None:
 
 
 @pytest.mark.kafka
-async def test_missing_wrong_and_right_keys(topics: Settings, registry: CollectorRegistry) -> None:
+async def test_missing_wrong_and_right_keys(
+    topics: Settings, metrics_registry: CollectorRegistry
+) -> None:
     settings = ingest_settings(topics, ingest_api_keys=f"other-key,{API_KEY}")
-    async with running(create_app(settings, metrics_registry=registry), headers={}) as client:
+    async with running(
+        create_app(settings, metrics_registry=metrics_registry), headers={}
+    ) as client:
         item = {"title": "auth"}
         missing = await client.post("/v1/items", json=item)
         wrong = await client.post("/v1/items", json=item, headers={"Authorization": "Bearer nope"})
@@ -63,7 +67,7 @@ async def test_missing_wrong_and_right_keys(topics: Settings, registry: Collecto
         [error] = response.json()["detail"]
         assert error["field"] == "Authorization"
     assert (right.status_code, other.status_code) == (202, 202)
-    assert metric(registry, "tagstream_ingest_rejections_total", reason="unauthorized") == 4
+    assert metric(metrics_registry, "tagstream_ingest_rejections_total", reason="unauthorized") == 4
 
 
 @pytest.mark.kafka

@@ -19,7 +19,9 @@ MAX_BODY = 4096
 
 
 @pytest.fixture
-async def client(topics: Settings, registry: CollectorRegistry) -> AsyncIterator[httpx.AsyncClient]:
+async def client(
+    topics: Settings, metrics_registry: CollectorRegistry
+) -> AsyncIterator[httpx.AsyncClient]:
     settings = ingest_settings(
         topics,
         ingest_max_body_bytes=MAX_BODY,
@@ -27,7 +29,7 @@ async def client(topics: Settings, registry: CollectorRegistry) -> AsyncIterator
         max_title_chars=50,
         max_description_chars=500,
     )
-    async with running(create_app(settings, metrics_registry=registry)) as http:
+    async with running(create_app(settings, metrics_registry=metrics_registry)) as http:
         yield http
 
 
@@ -68,19 +70,22 @@ async def test_bad_item_fields(
 
 
 async def test_rejections_are_counted_by_reason(
-    client: httpx.AsyncClient, registry: CollectorRegistry
+    client: httpx.AsyncClient, metrics_registry: CollectorRegistry
 ) -> None:
     await client.post("/v1/items", json={"title": "t" * 51, "url": "ftp://x.org"})
     await client.post("/v1/items", json={"title": "t", "nope": 1})
 
     def rejections(reason: str) -> float:
-        return metric(registry, "tagstream_ingest_rejections_total", reason=reason)
+        return metric(metrics_registry, "tagstream_ingest_rejections_total", reason=reason)
 
     assert (rejections("title_too_long"), rejections("bad_url_scheme")) == (1, 1)
     assert rejections("unknown_field") == 1
-    assert metric(registry, "tagstream_ingest_items_total", result="rejected") == 2
+    assert metric(metrics_registry, "tagstream_ingest_items_total", result="rejected") == 2
     assert (
-        metric(registry, "tagstream_ingest_requests_total", endpoint="/v1/items", status="422") == 2
+        metric(
+            metrics_registry, "tagstream_ingest_requests_total", endpoint="/v1/items", status="422"
+        )
+        == 2
     )
 
 
@@ -116,16 +121,21 @@ async def test_invalid_json_and_wrong_shapes(client: httpx.AsyncClient) -> None:
 
 
 async def test_body_over_the_limit_is_413_by_content_length(
-    client: httpx.AsyncClient, registry: CollectorRegistry
+    client: httpx.AsyncClient, metrics_registry: CollectorRegistry
 ) -> None:
     response = await client.post("/v1/items", json={"title": "t", "description": "d" * MAX_BODY})
 
     assert response.status_code == 413
     assert fields(response) == ["body"]
     assert str(MAX_BODY) in response.json()["detail"][0]["reason"]
-    assert metric(registry, "tagstream_ingest_rejections_total", reason="body_too_large") == 1
     assert (
-        metric(registry, "tagstream_ingest_requests_total", endpoint="/v1/items", status="413") == 1
+        metric(metrics_registry, "tagstream_ingest_rejections_total", reason="body_too_large") == 1
+    )
+    assert (
+        metric(
+            metrics_registry, "tagstream_ingest_requests_total", endpoint="/v1/items", status="413"
+        )
+        == 1
     )
 
 
@@ -158,7 +168,7 @@ async def test_streamed_body_under_the_limit_is_accepted(client: httpx.AsyncClie
     assert response.status_code == 202, response.text
 
 
-async def test_batch_limits(client: httpx.AsyncClient, registry: CollectorRegistry) -> None:
+async def test_batch_limits(client: httpx.AsyncClient, metrics_registry: CollectorRegistry) -> None:
     too_many = await client.post("/v1/items:batch", json={"items": [{"title": "t"}] * 4})
     empty = await client.post("/v1/items:batch", json={"items": []})
     not_a_list = await client.post("/v1/items:batch", json={"items": {"title": "t"}})
@@ -170,7 +180,9 @@ async def test_batch_limits(client: httpx.AsyncClient, registry: CollectorRegist
     assert (not_a_list.status_code, fields(not_a_list)) == (422, ["items"])
     assert missing.status_code == 422
     assert set(fields(missing)) == {"items", "title"}
-    assert metric(registry, "tagstream_ingest_rejections_total", reason="batch_too_large") == 1
+    assert (
+        metric(metrics_registry, "tagstream_ingest_rejections_total", reason="batch_too_large") == 1
+    )
 
 
 async def test_idempotency_key_is_bounded(client: httpx.AsyncClient) -> None:

@@ -30,13 +30,13 @@ def publisher() -> MemoryPublisher:
 
 
 @pytest.fixture
-def registry() -> CollectorRegistry:
+def metrics_registry() -> CollectorRegistry:
     return CollectorRegistry()
 
 
 @pytest.fixture
 def service(
-    store: MemoryDedupStore, publisher: MemoryPublisher, registry: CollectorRegistry
+    store: MemoryDedupStore, publisher: MemoryPublisher, metrics_registry: CollectorRegistry
 ) -> IngestService:
     return IngestService(
         store=store,
@@ -44,7 +44,7 @@ def service(
         topic="content.raw",
         limits=ItemLimits(),
         max_batch_items=3,
-        metrics=IngestMetrics(registry),
+        metrics=IngestMetrics(metrics_registry),
         clock=lambda: NOW,
     )
 
@@ -72,14 +72,14 @@ async def test_an_accepted_item_is_produced_normalised_and_keyed_by_its_id(
 
 
 async def test_same_content_is_a_duplicate_of_the_first_and_not_produced_again(
-    service: IngestService, publisher: MemoryPublisher, registry: CollectorRegistry
+    service: IngestService, publisher: MemoryPublisher, metrics_registry: CollectorRegistry
 ) -> None:
     first = await service.submit(ItemIn(title="Graph nets", description="GNN"), client=CLIENT)
     again = await service.submit(ItemIn(title="  GRAPH   nets", description="gnn"), client="b")
 
     assert (again.item_id, again.status) == (first.item_id, "duplicate")
     assert len(publisher.sent) == 1
-    assert metric(registry, "tagstream_ingest_items_total", result="duplicate") == 1
+    assert metric(metrics_registry, "tagstream_ingest_items_total", result="duplicate") == 1
 
 
 async def test_same_canonical_url_is_a_duplicate_even_with_other_content(
@@ -122,14 +122,14 @@ async def test_broker_down_means_no_acceptance_and_the_retry_reuses_the_id(
     service: IngestService,
     publisher: MemoryPublisher,
     store: MemoryDedupStore,
-    registry: CollectorRegistry,
+    metrics_registry: CollectorRegistry,
 ) -> None:
     publisher.down = True
     with pytest.raises(BrokerUnavailable):
         await service.submit(ItemIn(title="kept"), client=CLIENT)
     [pending] = store.items.values()
     assert pending.state == "pending"
-    assert metric(registry, "tagstream_ingest_broker_unavailable_total") == 1
+    assert metric(metrics_registry, "tagstream_ingest_broker_unavailable_total") == 1
 
     publisher.down = False
     retry = await service.submit(ItemIn(title="kept"), client=CLIENT)
@@ -153,16 +153,20 @@ async def test_a_retry_accepted_after_an_outage_stays_accepted_for_its_idempoten
 
 
 async def test_invalid_items_are_rejected_and_counted_by_reason(
-    service: IngestService, registry: CollectorRegistry
+    service: IngestService, metrics_registry: CollectorRegistry
 ) -> None:
     with pytest.raises(ItemRejected) as caught:
         await service.submit(ItemIn(title="t" * 301, url="ftp://x"), client=CLIENT)
 
     assert caught.value.status_code == 422
     assert {e.field for e in caught.value.errors} == {"title", "url"}
-    assert metric(registry, "tagstream_ingest_rejections_total", reason="title_too_long") == 1
-    assert metric(registry, "tagstream_ingest_rejections_total", reason="bad_url_scheme") == 1
-    assert metric(registry, "tagstream_ingest_items_total", result="rejected") == 1
+    assert (
+        metric(metrics_registry, "tagstream_ingest_rejections_total", reason="title_too_long") == 1
+    )
+    assert (
+        metric(metrics_registry, "tagstream_ingest_rejections_total", reason="bad_url_scheme") == 1
+    )
+    assert metric(metrics_registry, "tagstream_ingest_items_total", result="rejected") == 1
 
 
 async def test_batch_accepts_good_items_next_to_rejected_ones(
@@ -191,7 +195,7 @@ async def test_batch_retry_with_the_same_idempotency_key_returns_the_same_ids(
     assert len(publisher.sent) == 2
 
 
-async def test_batch_limits(service: IngestService, registry: CollectorRegistry) -> None:
+async def test_batch_limits(service: IngestService, metrics_registry: CollectorRegistry) -> None:
     with pytest.raises(ItemRejected) as too_many:
         await service.submit_batch([{"title": str(i)} for i in range(4)], client=CLIENT)
     with pytest.raises(ItemRejected) as empty:
@@ -200,7 +204,9 @@ async def test_batch_limits(service: IngestService, registry: CollectorRegistry)
     assert (too_many.value.status_code, too_many.value.errors[0].field) == (413, "items")
     assert "at most 3" in too_many.value.errors[0].reason
     assert (empty.value.status_code, empty.value.errors[0].field) == (422, "items")
-    assert metric(registry, "tagstream_ingest_rejections_total", reason="batch_too_large") == 1
+    assert (
+        metric(metrics_registry, "tagstream_ingest_rejections_total", reason="batch_too_large") == 1
+    )
 
 
 async def test_batch_with_the_broker_down_fails_whole_and_keeps_ids_for_the_retry(
