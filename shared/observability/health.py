@@ -1,6 +1,7 @@
 """``/healthz`` (the process is alive), ``/readyz`` (dependencies reachable) and ``/metrics``.
 
-Probes carry no content: only check names and booleans.
+Probes carry no content: only check names and booleans. ``ready`` is usually a
+``shared.http.readiness.Readiness`` (named checks, a time limit each, a short cache).
 """
 
 from __future__ import annotations
