@@ -1,6 +1,7 @@
-"""Write k8s/base/monitoring/prometheusrule.yaml from deploy/prometheus/alerts.yml.
+"""Write k8s/base/monitoring/prometheusrule.yaml from tagstream/local/alerts.yml.
 
-The alert rules are written once, in alerts.yml (checked and unit-tested with promtool);
+The alert rules are written once, in alerts.yml (checked and unit-tested with promtool;
+package data, because ``tagstream up`` loads them into its Prometheus too);
 the PrometheusRule for the Prometheus Operator carries the same groups. Run
 ``python deploy/prometheus/prometheusrule.py`` after editing alerts.yml; a test fails
 while the two differ.
@@ -14,10 +15,10 @@ from typing import Any
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-RULES = ROOT / "deploy/prometheus/alerts.yml"
+RULES = ROOT / "tagstream/local/alerts.yml"
 TARGET = ROOT / "k8s/base/monitoring/prometheusrule.yaml"
 HEADER = (
-    "# Generated from deploy/prometheus/alerts.yml by deploy/prometheus/prometheusrule.py;\n"
+    "# Generated from tagstream/local/alerts.yml by deploy/prometheus/prometheusrule.py;\n"
     "# edit alerts.yml and re-run it. Your Prometheus must select this PrometheusRule\n"
     "# (ruleSelector; the kube-prometheus-stack chart wants the label release: <release>).\n"
 )

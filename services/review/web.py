@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
-from pathlib import Path
+from importlib import resources
 from typing import Annotated, Any, TypeVar
 from urllib.parse import quote
 
@@ -33,7 +33,9 @@ from services.review.tables import ReviewAccountRow
 
 router = APIRouter(include_in_schema=False)
 
-_HERE = Path(__file__).parent
+# Templates and static files are package data, read through importlib.resources so an
+# installed wheel serves them exactly as a source checkout does (pyproject package-data).
+_PACKAGE = "services.review"
 _STATIC = {"review.css": "text/css", "review.js": "text/javascript"}
 #: the page a login returns to when none (or an unsafe one) was asked for
 HOME = "/review"
@@ -58,7 +60,7 @@ T = TypeVar("T")
 def _templates() -> jinja2.Environment:
     # autoescape=True for every template: select_autoescape() would skip ".html.j2".
     return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(_HERE / "templates"),
+        loader=jinja2.PackageLoader(_PACKAGE, "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -181,7 +183,8 @@ async def static_file(name: str) -> Response:
     """The page's CSS and JS, served by the app itself (no CDN, works offline)."""
     if name not in _STATIC:
         raise HTTPException(status_code=404)
-    body = await run_in_threadpool((_HERE / "static" / name).read_bytes)
+    static = resources.files(_PACKAGE) / "static" / name
+    body = await run_in_threadpool(static.read_bytes)
     return Response(
         body,
         media_type=_STATIC[name],

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Mapping
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -15,20 +16,30 @@ import yaml
 
 from tagstream.local.supervisor import ServiceSpec
 
-DEPLOY_DIR = Path(__file__).resolve().parents[2] / "deploy" / "prometheus"
-TEMPLATE = DEPLOY_DIR / "embedded.yml"
+# Package data (pyproject), so an installed wheel runs the same Prometheus as a checkout:
+# embedded.yml is the scrape config, alerts.yml the alert rules that compose mounts and the
+# Kubernetes PrometheusRule is generated from.
+PACKAGE = "tagstream.local"
+TEMPLATE = "embedded.yml"
 DEFAULT_PORT = 9090
 URL_VAR = "TAGSTREAM_PROMETHEUS_URL"
 INSTALL_HINT = "apt-get install prometheus (Debian/Ubuntu)"
 
 
-def render_config(ports: Mapping[str, int], port: int, scrape_interval: str) -> dict[str, Any]:
-    """``embedded.yml`` with the ports the services really use and absolute rule paths."""
-    config: dict[str, Any] = yaml.safe_load(TEMPLATE.read_text())
+def read_resource(name: str) -> str:
+    """The text of a configuration file shipped in this package."""
+    return (resources.files(PACKAGE) / name).read_text(encoding="utf-8")
+
+
+def render_config(
+    ports: Mapping[str, int], port: int, scrape_interval: str, rules_dir: Path
+) -> dict[str, Any]:
+    """``embedded.yml`` with the ports the services really use, its rules in ``rules_dir``."""
+    config: dict[str, Any] = yaml.safe_load(read_resource(TEMPLATE))
     config["global"]["scrape_interval"] = scrape_interval
     config["global"]["evaluation_interval"] = scrape_interval
     config["global"]["scrape_timeout"] = scrape_interval
-    config["rule_files"] = [str(DEPLOY_DIR / name) for name in config.get("rule_files", [])]
+    config["rule_files"] = [str(rules_dir / name) for name in config.get("rule_files", [])]
     for job in config["scrape_configs"]:
         name = job["job_name"].removeprefix("tagstream-")
         target = ports.get(name, port if name == "prometheus" else None)
@@ -46,10 +57,13 @@ def prometheus_spec(
         return None
     folder = var_dir / "prometheus"
     folder.mkdir(parents=True, exist_ok=True)
+    config = render_config(ports, port, scrape_interval, folder)
+    # The rule files are copied beside the config: Prometheus needs real files, and a
+    # package's resources need not be files on disk.
+    for rule_file in config["rule_files"]:
+        Path(rule_file).write_text(read_resource(Path(rule_file).name), encoding="utf-8")
     config_file = folder / "prometheus.yml"
-    config_file.write_text(
-        yaml.safe_dump(render_config(ports, port, scrape_interval), sort_keys=False)
-    )
+    config_file.write_text(yaml.safe_dump(config, sort_keys=False))
     argv = [
         binary,
         f"--config.file={config_file}",

@@ -18,7 +18,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARDS = sorted((ROOT / "deploy/grafana/dashboards").glob("*.json"))
-ALERTS = ROOT / "deploy/prometheus/alerts.yml"
+ALERTS = ROOT / "tagstream/local/alerts.yml"
 
 #: Series Prometheus makes itself for every target; no service exports them.
 PROMETHEUS_OWN = frozenset({"up", "scrape_duration_seconds", "scrape_samples_scraped"})

@@ -98,7 +98,7 @@ def test_kafka_is_the_official_image_in_kraft_mode() -> None:
 def test_prometheus_and_grafana_mount_the_deploy_folder() -> None:
     services = compose()["services"]
     assert (
-        "./deploy/prometheus/alerts.yml:/etc/prometheus/alerts.yml:ro"
+        "./tagstream/local/alerts.yml:/etc/prometheus/alerts.yml:ro"
         in (services["prometheus"]["volumes"])
     )
     assert any("deploy/grafana" in v for v in services["grafana"]["volumes"])
