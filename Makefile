@@ -6,6 +6,11 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 LOCAL_DATA := data/madewithml-dataset.csv
 SHARED_DATA := ../shared/datasets/madewithml-dataset.csv
+LOCK_DIR := requirements
+# Keeps the pins already in requirements/ where pyproject still allows them; add
+# UV_FLAGS=--upgrade to move everything to the newest releases it allows.
+UV_COMPILE = $(BIN)/uv pip compile pyproject.toml --quiet --generate-hashes \
+	--python-version 3.11 $(UV_FLAGS)
 
 # Offline machines: use the local copy of the dataset when there is one.
 ifeq ($(origin TAGSTREAM_DATA_LOCATION),undefined)
@@ -15,16 +20,29 @@ ifeq ($(origin TAGSTREAM_DATA_LOCATION),undefined)
 endif
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint unit integration bench format data clean
+.PHONY: help run test lint unit integration bench format data clean lock
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-$(STAMP): pyproject.toml
+# Exactly the locked versions (hashes checked), then tagstream itself without resolving
+# again: what CI and a developer get does not change when a new release appears upstream.
+$(STAMP): $(LOCK_DIR)/dev.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -r $(LOCK_DIR)/dev.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	@touch $(STAMP)
+
+# One resolution (dev: everything) that the smaller locks are constrained to, so an image
+# runs the very versions the tests ran. base: what a service image installs; train: with
+# the training stack (the feedback service, the model jobs).
+lock: ## Regenerate requirements/*.txt from pyproject.toml (after changing dependencies)
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@test -x $(BIN)/uv || $(BIN)/python -m pip install --quiet uv
+	$(UV_COMPILE) --extra dev -o $(LOCK_DIR)/dev.txt
+	$(UV_COMPILE) -c $(LOCK_DIR)/dev.txt -o $(LOCK_DIR)/base.txt
+	$(UV_COMPILE) --extra train -c $(LOCK_DIR)/dev.txt -o $(LOCK_DIR)/train.txt
 
 data: ## Copy the dataset from ../shared/datasets into data/ (offline machines)
 	@mkdir -p data

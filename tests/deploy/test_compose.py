@@ -17,6 +17,9 @@ from tests.deploy.tools import ROOT
 COMPOSE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "deploy/docker/Dockerfile"
 PORTS = {"ingest": 8001, "classifier": 8002, "review": 8003, "feedback": 8004, "rollout": 8005}
+#: The image flavour (Dockerfile ARG LOCK = requirements/<lock>.txt) where not "base":
+#: feedback retrains, init trains the first model.
+LOCKS = {"feedback": "train", "init": "train"}
 
 
 def compose() -> dict[str, dict[str, object]]:
@@ -52,7 +55,11 @@ def test_every_tagstream_service_runs_from_the_image_with_its_settings() -> None
         service = services[name]
         assert service["command"] == ["python", "-m", f"services.{name}"]
         assert (ROOT / "services" / name).is_dir()
-        assert service["build"] == {"context": ".", "dockerfile": "deploy/docker/Dockerfile"}
+        assert service["build"] == {
+            "context": ".",
+            "dockerfile": "deploy/docker/Dockerfile",
+            "args": {"LOCK": LOCKS.get(name, "base")},
+        }
         assert service["read_only"] is True
         assert [interpolate(p) for p in service["ports"]] == [
             f"127.0.0.1:{PORTS[name]}:{PORTS[name]}"
@@ -74,6 +81,28 @@ def test_every_variable_is_a_setting() -> None:
     for service in compose()["services"].values():
         names |= set(service.get("environment", {}))
     assert not unknown_variables(names)
+
+
+def test_only_what_trains_gets_the_training_image() -> None:
+    services = compose()["services"]
+    images = {name: services[name]["image"] for name in [*SERVICES, "init"]}
+    assert {name for name, image in images.items() if "tagstream-train" in image} == {
+        "init",
+        "feedback",
+    }
+    assert services["init"]["build"]["args"] == {"LOCK": "train"}
+    for lock in {"base", *LOCKS.values()}:
+        assert (ROOT / "requirements" / f"{lock}.txt").is_file(), lock
+
+
+def test_the_image_installs_the_lock_then_tagstream_without_dependencies() -> None:
+    text = DOCKERFILE.read_text()
+    assert "ARG LOCK=base" in text
+    assert "pip install --require-hashes -r requirements/${LOCK}.txt" in text
+    assert "pip install --no-deps ." in text
+    ignore = (DOCKERFILE.parent / "Dockerfile.dockerignore").read_text().split()
+    for needed in ["!requirements/", "!shared/", "!services/", "!tagstream/"]:
+        assert needed in ignore
 
 
 def test_init_migrates_creates_topics_and_trains_after_kafka_and_postgres() -> None:
