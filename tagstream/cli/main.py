@@ -13,6 +13,25 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from shared.version import __version__
+
+        typer.echo(f"tagstream {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the version."
+    ),
+) -> None:
+    pass
+
+
 app.add_typer(model.app, name="model")
 app.add_typer(db.app, name="db")
 app.add_typer(topics.app, name="topics")
