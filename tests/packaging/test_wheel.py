@@ -42,8 +42,9 @@ RESOURCES = [
     "tagstream/local/embedded.yml",
     "tagstream/local/alerts.yml",
 ]
-#: The CLI imports the training stack at start until it imports lazily (issue 10, the ml
-#: part); until then only that exact failure is tolerated, as an expected failure.
+#: The CLI and the classifier import the training stack until the ml part of issue 10
+#: (lazy CLI, serving-only module) lands; until then only that exact failure is tolerated,
+#: as an expected failure. Delete this allowance once it has landed.
 TRAINING_STACK_AT_START = "No module named 'sklearn'"
 
 
@@ -136,6 +137,28 @@ def test_services_are_imported_from_the_installed_wheel(installed: Installed) ->
         cwd=installed.workdir,
     )
     assert all(path.startswith(str(installed.venv)) for path in out.split())
+
+
+#: what the serving image (tagstream, requirements/base.txt) runs; feedback is built on
+#: requirements/train.txt (it retrains)
+SERVING = ["ingest", "classifier", "review", "rollout"]
+
+
+@pytest.mark.parametrize("service", SERVING)
+def test_each_serving_service_imports_without_the_training_stack(
+    installed: Installed, service: str
+) -> None:
+    done = subprocess.run(
+        [str(installed.bin("python")), "-c", f"import services.{service}.app"],
+        cwd=installed.workdir,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if service == "classifier" and TRAINING_STACK_AT_START in done.stderr:
+        pytest.xfail("the classifier imports scikit-learn (serving split in the ml part)")
+    assert done.returncode == 0, done.stderr
 
 
 def tagstream(installed: Installed, *args: str, env: Mapping[str, str]) -> str | None:
