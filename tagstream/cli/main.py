@@ -24,12 +24,16 @@ def _print_version(value: bool) -> None:
 
 
 @app.callback()
-def _options(
+def main(
     version: bool = typer.Option(
-        False, "--version", callback=_print_version, is_eager=True, help="Print the version."
+        False,
+        "--version",
+        callback=_print_version,
+        is_eager=True,
+        help="Print tagstream's version and exit.",
     ),
 ) -> None:
-    pass
+    """The root's own options: ``--version`` (eager: it runs before any command)."""
 
 
 app.add_typer(model.app, name="model")
