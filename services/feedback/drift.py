@@ -11,17 +11,17 @@ from __future__ import annotations
 import io
 from collections.abc import Iterable
 
-import joblib
-
-from shared.ml.pipeline import VECTORIZER_STEP
-from shared.ml.text import TOKEN_SEPARATOR, prepare_text
 from shared.registry import ModelRegistry, ModelVersion
-
-PIPELINE_ARTIFACT = "pipeline.joblib"
+from shared.serving.model_format import PIPELINE_ARTIFACT, VECTORIZER_STEP
+from shared.serving.text import TOKEN_SEPARATOR, prepare_text
 
 
 def vocabulary_of(registry: ModelRegistry, version: ModelVersion) -> frozenset[str]:
     """Unigrams the version's vectorizer knows (n-grams are made of these)."""
+    # Imported here, not at start: unpickling the pipeline loads scikit-learn, which only
+    # a service with a stable model and enough recent items ever needs.
+    import joblib
+
     # The artifact is the registry's own, verified against its sha256 before loading.
     pipeline = joblib.load(io.BytesIO(registry.artifact_bytes(version.version, PIPELINE_ARTIFACT)))
     vocabulary = pipeline.named_steps[VECTORIZER_STEP].vocabulary_

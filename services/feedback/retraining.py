@@ -28,8 +28,6 @@ from services.feedback.drift import VocabularyCache, oov_share
 from services.feedback.metrics import AccuracyRow, FeedbackMetrics
 from services.feedback.repository import FeedbackStore
 from services.feedback.settings import FeedbackSettings
-from shared.ml.feedback_data import load_gold
-from shared.ml.training import train
 from shared.registry import ModelRegistry
 from shared.stopping import sleep_or_stop
 
@@ -76,6 +74,12 @@ def run_retraining(
     data_location: str | None = None,
 ) -> RunOutcome:
     """Train on the dataset plus every gold label and register the version (blocking)."""
+    # The training stack (scikit-learn, scipy, onnx, matplotlib) is imported by the run
+    # that needs it, never when the service starts: a feedback service that does not
+    # retrain carries none of it.
+    from shared.ml.feedback_data import load_gold
+    from shared.ml.training import train
+
     gold = load_gold(settings.database_url, settings.approved_tags)
     run_id = store.start_run(trigger, len(gold.items), gold.gold_hash, drift)
     log.info("retrain_started", run_id=run_id, trigger=trigger, gold_labels=len(gold.items))

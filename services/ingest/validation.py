@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from services.ingest.schemas import ItemIn
 from services.ingest.settings import IngestSettings
-from shared.ml.text import normalise
+from shared.serving.text import normalise
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 _MAX_FIELD_NAME_CHARS = 200

@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 from sklearn.model_selection import train_test_split
 
-from shared.ml.text import prepare_text
+from shared.serving.text import prepare_text
 
 REQUIRED_COLUMNS = ("id", "title", "description", "tag")
 MIN_ITEMS_PER_TAG = 10

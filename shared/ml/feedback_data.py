@@ -22,7 +22,7 @@ from sqlalchemy import column, select, table
 from shared.db.migrate import upgrade
 from shared.db.session import make_engine
 from shared.ml.data import LabeledItem, Splits, check_no_leakage
-from shared.ml.text import prepare_text
+from shared.serving.text import prepare_text
 
 GOLD_ID_PREFIX = "gold:"
 GOLD_SPLIT_NOTE = "train only (validation and test stay on the project's held-out data)"

@@ -12,7 +12,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 from sklearn.pipeline import Pipeline
 
-from shared.ml.onnx_tagger import OnnxTagger
+from shared.serving.onnx_tagger import OnnxTagger
 
 DEFAULT_PARITY_TOLERANCE = 1e-4
 

@@ -21,10 +21,13 @@ from shared.ml.data import Splits, ValidationSummary, dataset_hash, load_dataset
 from shared.ml.evaluation import EvalItem, EvaluationReport, evaluate
 from shared.ml.feedback_data import GoldSet, add_to_training
 from shared.ml.model_card import render_model_card
-from shared.ml.onnx_export import OnnxTagger, ParityReport, assert_parity, export_onnx
+from shared.ml.onnx_export import ParityReport, assert_parity, export_onnx
 from shared.ml.pipeline import build_pipeline
 from shared.ml.report import write_report
 from shared.registry import ModelRegistry, ModelVersion
+from shared.registry.models import MODEL_ARTIFACT
+from shared.serving.model_format import PIPELINE_ARTIFACT
+from shared.serving.onnx_tagger import OnnxTagger
 from shared.settings import Settings
 
 Step = Callable[[str], None]
@@ -138,8 +141,8 @@ def train(
             "parent version": stable.version if stable else "none",
         }
         artifacts = {
-            "model.onnx": onnx_bytes,
-            "pipeline.joblib": _dump(pipeline),
+            MODEL_ARTIFACT: onnx_bytes,
+            PIPELINE_ARTIFACT: _dump(pipeline),
             "splits.json": _splits_json(splits),
             **_render_report(report, context),
         }

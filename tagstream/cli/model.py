@@ -17,8 +17,9 @@ from shared.ml.data import dataset_hash, parse_csv, read_text, validate
 from shared.ml.evaluation import EvalItem, evaluate
 from shared.ml.feedback_data import load_gold
 from shared.ml.report import write_report
-from shared.ml.scoring import Engine, load_tagger, score_rows
+from shared.ml.scoring import Engine, load_tagger
 from shared.registry import ModelRegistry, ModelVersion
+from shared.serving.scoring import score_rows
 from shared.settings import Settings
 from tagstream.cli.common import err, load_settings, out, user_errors
 
