@@ -25,6 +25,7 @@ from typing import Any
 import structlog
 
 from services.feedback.drift import VocabularyCache, oov_share
+from services.feedback.gold import load_gold
 from services.feedback.metrics import AccuracyRow, FeedbackMetrics
 from services.feedback.repository import FeedbackStore
 from services.feedback.settings import FeedbackSettings
@@ -77,7 +78,6 @@ def run_retraining(
     # The training stack (scikit-learn, scipy, onnx, matplotlib) is imported by the run
     # that needs it, never when the service starts: a feedback service that does not
     # retrain carries none of it.
-    from shared.ml.feedback_data import load_gold
     from shared.ml.training import train
 
     gold = load_gold(settings.database_url, settings.approved_tags)

@@ -19,7 +19,7 @@ from shared.ml.calibration import Calibration, calibrate
 from shared.ml.config import ModelConfig
 from shared.ml.data import Splits, ValidationSummary, dataset_hash, load_dataset, split
 from shared.ml.evaluation import EvalItem, EvaluationReport, evaluate
-from shared.ml.feedback_data import GoldSet, add_to_training
+from shared.ml.gold import GoldSet, add_to_training
 from shared.ml.model_card import render_model_card
 from shared.ml.onnx_export import ParityReport, assert_parity, export_onnx
 from shared.ml.pipeline import build_pipeline

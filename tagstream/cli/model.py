@@ -15,7 +15,6 @@ from shared.kafka.events import announce_candidate
 from shared.ml import training
 from shared.ml.data import dataset_hash, parse_csv, read_text, validate
 from shared.ml.evaluation import EvalItem, evaluate
-from shared.ml.feedback_data import load_gold
 from shared.ml.report import write_report
 from shared.ml.scoring import Engine, load_tagger
 from shared.registry import ModelRegistry, ModelVersion
@@ -67,6 +66,9 @@ def train(
     settings = load_settings()
     gold = None
     if with_feedback:
+        # the feedback service owns the gold labels: ask its module, never its tables
+        from services.feedback.gold import load_gold
+
         with user_errors():
             gold = load_gold(settings.database_url, settings.approved_tags)
         err.print(f"gold labels from the feedback store: {len(gold.items)} item(s)")

@@ -13,7 +13,7 @@ from services.feedback.retraining import FeedbackMonitor, TriggerInputs, decide
 from services.feedback.settings import FeedbackSettings
 from shared.db.migrate import upgrade
 from shared.db.session import make_engine
-from shared.ml.feedback_data import label_ids_hash
+from shared.ml.gold import label_ids_hash
 from shared.ml.training import train
 from shared.registry import ModelRegistry
 from tests.fixtures.data import VOCAB
