@@ -12,7 +12,8 @@ Trigger rules (``decide``), checked every ``feedback_refresh_seconds``:
 
 A run trains on the dataset plus the gold set (``shared.ml.training.train``) in a worker
 thread and registers the result, which is a ``candidate`` whenever a stable version
-exists. Every run is recorded in ``retrain_runs``.
+exists, announced on ``models.events`` like every candidate (``register_candidate``).
+Every run is recorded in ``retrain_runs``.
 """
 
 from __future__ import annotations
@@ -99,6 +100,7 @@ def run_retraining(
         model_version=version.version,
         status=str(version.status),
         gold_labels=len(gold.items),
+        announced=result.announced,
     )
     return RunOutcome(run_id, trigger, "ok", len(gold.items), version.version, version.status)
 

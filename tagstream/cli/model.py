@@ -11,7 +11,6 @@ import typer
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from shared.kafka.events import announce_candidate
 from shared.ml import training
 from shared.ml.data import dataset_hash, parse_csv, read_text, validate
 from shared.ml.evaluation import EvalItem, evaluate
@@ -106,7 +105,7 @@ def train(
     )
     table.add_row("artifacts", str(_version_dir(settings, version)))
     err.print(table)
-    if version.status == "candidate" and not announce_candidate(settings, version):
+    if result.announced is False:
         err.print(
             f"note: {settings.topic_models} not reachable; the candidate is registered all the "
             "same (start its rollout with `tagstream rollout start VERSION`)"
