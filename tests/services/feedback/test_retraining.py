@@ -3,12 +3,14 @@ then a registered candidate whose lineage names the labels."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry
 
+from services.feedback import retraining
 from services.feedback.metrics import FeedbackMetrics
 from services.feedback.repository import FeedbackStore
 from services.feedback.retraining import FeedbackMonitor, RunOutcome, TriggerInputs, decide
@@ -18,6 +20,7 @@ from shared.db.session import make_engine
 from shared.messages import ModelEvent
 from shared.ml.gold import label_ids_hash
 from shared.ml.training import train
+from shared.ml.training_job import TrainingOutcome, TrainingRequest
 from shared.registry import ModelRegistry, ModelVersion
 from shared.settings import Settings
 from tests.fixtures.data import VOCAB
@@ -151,3 +154,33 @@ async def test_a_feedback_triggered_candidate_is_announced_on_models_events(
         retrained.outcome.version,
         retrained.stable.version,
     )
+
+
+async def test_stopping_the_monitor_stops_a_run_and_records_it(
+    tmp_path: Path, tiny_dataset: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started = asyncio.Event()
+    real_job = retraining.run_training_job
+
+    async def observed_job(request: TrainingRequest) -> TrainingOutcome:
+        return await real_job(request, on_start=lambda _pid: started.set())
+
+    monkeypatch.setattr(retraining, "run_training_job", observed_job)
+    settings = feedback_settings(tmp_path, tiny_dataset)
+    upgrade(settings.database_url)
+    engine = make_engine(settings.database_url)
+    registry = ModelRegistry(engine, settings.registry_dir, settings.model_name)
+    store = FeedbackStore(engine, settings.approved_tags)
+    monitor = FeedbackMonitor(settings, store, registry, FeedbackMetrics(CollectorRegistry()))
+    try:
+        task = monitor.start("manual")
+        await asyncio.wait_for(started.wait(), 30)  # the training process is running
+        await monitor.stop_training()
+
+        assert task.cancelled()
+        assert not monitor.running
+        [run] = store.runs()
+        assert (run.trigger, run.result, run.version) == ("manual", "failed", None)
+        assert registry.list_versions() == []
+    finally:
+        engine.dispose()
