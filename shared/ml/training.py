@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import joblib
+from sklearn.pipeline import Pipeline
 
 from shared.ml.calibration import Calibration, calibrate
 from shared.ml.candidates import NewVersion, register_candidate
@@ -30,8 +31,13 @@ from shared.ml.pipeline import build_pipeline
 from shared.ml.report import write_report
 from shared.registry import ModelVersion
 from shared.registry.models import MODEL_ARTIFACT
-from shared.serving.model_format import PIPELINE_ARTIFACT
+from shared.serving.model_format import (
+    PIPELINE_ARTIFACT,
+    VECTORIZER_STEP,
+    VOCABULARY_ARTIFACT,
+)
 from shared.serving.onnx_tagger import OnnxTagger
+from shared.serving.text import TOKEN_SEPARATOR
 from shared.settings import Settings
 
 Step = Callable[[str], None]
@@ -175,6 +181,7 @@ def train(
         artifacts = {
             MODEL_ARTIFACT: onnx_bytes,
             PIPELINE_ARTIFACT: _dump(pipeline),
+            VOCABULARY_ARTIFACT: _vocabulary_json(pipeline),
             "splits.json": _splits_json(splits),
             **_render_report(report, context),
             "model_card.md": card.encode(),
@@ -199,6 +206,13 @@ def _dump(obj: object) -> bytes:
     buffer = io.BytesIO()
     joblib.dump(obj, buffer)
     return buffer.getvalue()
+
+
+def _vocabulary_json(pipeline: Pipeline) -> bytes:
+    """The vectorizer's unigrams, so that drift is scored without unpickling the pipeline."""
+    vocabulary = pipeline.named_steps[VECTORIZER_STEP].vocabulary_
+    unigrams = sorted(term for term in vocabulary if TOKEN_SEPARATOR not in term)
+    return json.dumps(unigrams, ensure_ascii=False).encode()
 
 
 def _splits_json(splits: Splits) -> bytes:

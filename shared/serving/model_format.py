@@ -11,6 +11,8 @@ from __future__ import annotations
 
 PIPELINE_ARTIFACT = "pipeline.joblib"
 """The registered scikit-learn reference pipeline (parity, ``--engine sklearn``, drift)."""
+VOCABULARY_ARTIFACT = "vocabulary.json"
+"""The unigrams the model's vectorizer knows, sorted: what the drift score compares with."""
 VECTORIZER_STEP = "tfidf"
 """The name of the pipeline's TF-IDF step."""
 CLASSIFIER_STEP = "classifier"

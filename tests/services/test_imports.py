@@ -1,8 +1,9 @@
 """No service imports scikit-learn, scipy, skl2onnx, onnx, matplotlib or joblib.
 
-Each service's app and entry module is imported in a fresh interpreter; the feedback
-service loads the training stack only inside a retraining run (and joblib for its drift
-score), never at import.
+Each service's app and entry module is imported in a fresh interpreter. The feedback
+service trains in a child process (``shared.ml.training_job``) and reads its drift
+vocabulary from ``vocabulary.json``; only a version registered before that artifact
+existed makes it unpickle the pipeline.
 """
 
 from __future__ import annotations
