@@ -97,9 +97,25 @@ app = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from shared.version import __version__
+
+        typer.echo(f"tagstream {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def main() -> None:
-    """Makes ``app`` a group, whose commands come from ``COMMANDS``."""
+def main(
+    version: bool = typer.Option(
+        False,
+        "--version",
+        callback=_print_version,
+        is_eager=True,
+        help="Print tagstream's version and exit.",
+    ),
+) -> None:
+    """The root's own options: ``--version`` (eager: it runs before any command)."""
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from tagstream.cli.main import COMMANDS, app
+from tagstream.cli.main import COMMANDS, app, main
 from tests.fixtures.imports import TRAINING_STACK, modules_after
 
 
@@ -53,6 +53,7 @@ def eager_app() -> typer.Typer:
     eager.add_typer(users.app, name="users")
     eager.add_typer(rollout.app, name="rollout")
     eager.command("up")(up.up)
+    eager.callback()(main)  # the root's own options (--version)
     return eager
 
 
@@ -69,6 +70,14 @@ def test_each_listed_help_is_the_one_its_module_declares() -> None:
         command = lazy.load(name)
         assert command.help is not None
         assert command.help.split("\n\n")[0].replace("\n", " ").strip() == lazy.help, name
+
+
+def test_version_answers_without_loading_a_command() -> None:
+    result = CliRunner().invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.output.startswith("tagstream ")
+    modules = modules_after(run_cli("--version"))
+    assert not {m for m in modules if m.startswith("tagstream.cli.")} - {"tagstream.cli.main"}
 
 
 def test_an_unknown_command_still_fails_with_a_suggestion() -> None:
