@@ -5,26 +5,14 @@ The artifact's SHA-256 is verified on every load (``ModelRegistry.artifact_path`
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Literal
 
-import numpy as np
-import numpy.typing as npt
-
-from shared.ml.onnx_export import OnnxTagger
 from shared.registry import ModelRegistry, ModelVersion, TrafficSplit
+from shared.serving.onnx_tagger import Tagger
+from shared.serving.scoring import load_onnx_tagger
 
 Role = Literal["stable", "canary"]
-
-
-class Tagger(Protocol):
-    """What serving needs of a model: its classes and batched probabilities."""
-
-    @property
-    def classes(self) -> list[str]: ...
-
-    def predict_proba(self, texts: Sequence[str]) -> npt.NDArray[np.floating[Any]]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +41,7 @@ def load_version(
     registry: ModelRegistry, version: ModelVersion, role: Role = "stable"
 ) -> LoadedModel:
     """Open ``version``'s verified ONNX artifact (blocking: call it off the event loop)."""
-    tagger = OnnxTagger(registry.artifact_path(version.version, "model.onnx"))
+    tagger = load_onnx_tagger(registry, version)
     if tagger.classes != version.classes:
         raise ValueError(
             f"{version.version}: the ONNX model's classes {tagger.classes} differ from "

@@ -33,8 +33,8 @@ from shared.messages import (
     MessageErrorKind,
     ReviewRequest,
 )
-from shared.ml.routing import Decision, Route, route_decisions
-from shared.ml.text import prepare_text
+from shared.serving.routing import Decision, Route, route_decisions
+from shared.serving.text import prepare_text
 from shared.settings import Settings
 
 STAGE_DECODE = "classifier.decode"

@@ -2,27 +2,37 @@
 
 The score is the out-of-vocabulary share of the recent items' tokens (after the shared
 ``prepare_text``) against the unigram vocabulary of the stable model's TF-IDF step, read
-from its registered ``pipeline.joblib``. The model's own training data scores low but not
+from its registered ``vocabulary.json``. The model's own training data scores low but not
 zero (``min_df`` and ``max_features`` leave rare words out), so the threshold is a setting.
 """
 
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Iterable
 
-import joblib
-
-from shared.ml.pipeline import VECTORIZER_STEP
-from shared.ml.text import TOKEN_SEPARATOR, prepare_text
 from shared.registry import ModelRegistry, ModelVersion
-
-PIPELINE_ARTIFACT = "pipeline.joblib"
+from shared.serving.model_format import PIPELINE_ARTIFACT, VECTORIZER_STEP, VOCABULARY_ARTIFACT
+from shared.serving.text import TOKEN_SEPARATOR, prepare_text
 
 
 def vocabulary_of(registry: ModelRegistry, version: ModelVersion) -> frozenset[str]:
     """Unigrams the version's vectorizer knows (n-grams are made of these)."""
-    # The artifact is the registry's own, verified against its sha256 before loading.
+    # The artifacts are the registry's own, verified against their sha256 before reading.
+    if VOCABULARY_ARTIFACT in version.artifacts:
+        terms = json.loads(registry.artifact_bytes(version.version, VOCABULARY_ARTIFACT))
+        return frozenset(str(term) for term in terms)
+    return _vocabulary_from_pipeline(registry, version)
+
+
+def _vocabulary_from_pipeline(registry: ModelRegistry, version: ModelVersion) -> frozenset[str]:
+    """For versions registered before ``vocabulary.json`` existed: unpickle the pipeline.
+
+    This loads scikit-learn into the service, hence the import here and only here.
+    """
+    import joblib
+
     pipeline = joblib.load(io.BytesIO(registry.artifact_bytes(version.version, PIPELINE_ARTIFACT)))
     vocabulary = pipeline.named_steps[VECTORIZER_STEP].vocabulary_
     return frozenset(term for term in vocabulary if TOKEN_SEPARATOR not in term)

@@ -10,14 +10,17 @@ Trigger rules (``decide``), checked every ``feedback_refresh_seconds``:
 * never while a run is going, nor within ``feedback_retrain_cooldown_seconds`` of the
   previous automatic run.
 
-A run trains on the dataset plus the gold set (``shared.ml.training.train``) in a worker
-thread and registers the result, which is a ``candidate`` whenever a stable version
-exists. Every run is recorded in ``retrain_runs``.
+A run trains on the dataset plus the gold set (``shared.ml.training.train``) in a child
+process (``shared.ml.training_job``: the service never loads the training stack, and
+stopping the service stops the run) and registers the result, which is a ``candidate``
+whenever a stable version exists, announced on ``models.events`` like every candidate
+(``register_candidate``). Every run is recorded in ``retrain_runs``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -25,11 +28,11 @@ from typing import Any
 import structlog
 
 from services.feedback.drift import VocabularyCache, oov_share
+from services.feedback.gold import load_gold
 from services.feedback.metrics import AccuracyRow, FeedbackMetrics
 from services.feedback.repository import FeedbackStore
 from services.feedback.settings import FeedbackSettings
-from shared.ml.feedback_data import load_gold
-from shared.ml.training import train
+from shared.ml.training_job import TrainingRequest, run_training_job
 from shared.registry import ModelRegistry
 from shared.stopping import sleep_or_stop
 
@@ -67,7 +70,7 @@ class RunOutcome:
     error: str | None = None
 
 
-def run_retraining(
+async def run_retraining(
     settings: FeedbackSettings,
     store: FeedbackStore,
     *,
@@ -75,28 +78,48 @@ def run_retraining(
     drift: float | None = None,
     data_location: str | None = None,
 ) -> RunOutcome:
-    """Train on the dataset plus every gold label and register the version (blocking)."""
-    gold = load_gold(settings.database_url, settings.approved_tags)
-    run_id = store.start_run(trigger, len(gold.items), gold.gold_hash, drift)
+    """Train on the dataset plus every gold label and register the version.
+
+    Training runs in a child process (``shared.ml.training_job``): the service never
+    loads the training stack, keeps serving meanwhile, and cancelling this coroutine
+    stops the run, which is then recorded as failed.
+    """
+    gold = await asyncio.to_thread(load_gold, settings.database_url, settings.approved_tags)
+    run_id = await asyncio.to_thread(
+        store.start_run, trigger, len(gold.items), gold.gold_hash, drift
+    )
     log.info("retrain_started", run_id=run_id, trigger=trigger, gold_labels=len(gold.items))
+    request = TrainingRequest(settings, data_location=data_location, gold=gold)
     try:
-        result = train(settings, data_location=data_location, gold=gold)
-    except Exception as exc:
-        error = f"{type(exc).__name__}: {exc}"[:2000]
-        store.finish_run(run_id, result="failed", error=error)
-        log.exception("retrain_failed", run_id=run_id, trigger=trigger)
+        outcome = await run_training_job(request)
+    except asyncio.CancelledError:
+        await asyncio.to_thread(
+            store.finish_run, run_id, result="failed", error="stopped with the service"
+        )
+        log.warning("retrain_stopped", run_id=run_id, trigger=trigger)
+        raise
+    if outcome.error is not None or outcome.version is None:
+        error = outcome.error or "the training process reported no version"
+        await asyncio.to_thread(store.finish_run, run_id, result="failed", error=error)
+        log.error("retrain_failed", run_id=run_id, trigger=trigger, error=error)
         return RunOutcome(run_id, trigger, "failed", len(gold.items), error=error)
-    version = result.version
-    store.finish_run(run_id, result="ok", version=version.version, version_status=version.status)
+    await asyncio.to_thread(
+        store.finish_run,
+        run_id,
+        result="ok",
+        version=outcome.version,
+        version_status=outcome.status,
+    )
     log.info(
         "retrain_finished",
         run_id=run_id,
         trigger=trigger,
-        model_version=version.version,
-        status=str(version.status),
+        model_version=outcome.version,
+        status=outcome.status,
         gold_labels=len(gold.items),
+        announced=outcome.announced,
     )
-    return RunOutcome(run_id, trigger, "ok", len(gold.items), version.version, version.status)
+    return RunOutcome(run_id, trigger, "ok", len(gold.items), outcome.version, outcome.status)
 
 
 def trained_gold_labels(registry: ModelRegistry) -> int:
@@ -156,7 +179,7 @@ class FeedbackMonitor:
         return oov_share(texts, vocabulary)
 
     async def tick(self) -> RunOutcome | None:
-        """Refresh; start a run in a worker thread when the rules say so (not awaited)."""
+        """Refresh; start a run when the rules say so (not awaited)."""
         inputs = await asyncio.to_thread(self.refresh)
         if not self.settings.feedback_retrain_enabled or self.running:
             return None
@@ -170,7 +193,7 @@ class FeedbackMonitor:
         return self.training is not None and not self.training.done()
 
     def start(self, trigger: str) -> asyncio.Task[RunOutcome]:
-        """Start a run in a worker thread; the event loop keeps serving meanwhile."""
+        """Start a run in a child process; the event loop keeps serving meanwhile."""
         if self.training is not None and not self.training.done():
             return self.training
         task = asyncio.create_task(self._run(trigger), name="feedback-retrain")
@@ -178,20 +201,34 @@ class FeedbackMonitor:
         return task
 
     async def _run(self, trigger: str) -> RunOutcome:
-        outcome = await asyncio.to_thread(
-            run_retraining, self.settings, self.store, trigger=trigger, drift=self.drift
-        )
+        outcome = await run_retraining(self.settings, self.store, trigger=trigger, drift=self.drift)
         self.metrics.retrain_runs.labels(trigger=trigger, result=outcome.result).inc()
         return outcome
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Tick every ``feedback_refresh_seconds`` until ``stop``; errors never end it."""
-        while not stop.is_set():
-            try:
-                await self.tick()
-            except Exception as exc:
-                log.exception("refresh_failed", error=str(exc))
-            await sleep_or_stop(stop, self.settings.feedback_refresh_seconds)
+        """Tick every ``feedback_refresh_seconds`` until ``stop``; errors never end it.
+
+        On ``stop`` a run still going is stopped too (its training process terminated
+        and the run recorded as failed) rather than left behind the service.
+        """
+        try:
+            while not stop.is_set():
+                try:
+                    await self.tick()
+                except Exception as exc:
+                    log.exception("refresh_failed", error=str(exc))
+                await sleep_or_stop(stop, self.settings.feedback_refresh_seconds)
+        finally:
+            await self.stop_training()
+
+    async def stop_training(self) -> None:
+        """Stop the run in progress, if any, and wait until it is recorded."""
+        task = self.training
+        if task is None or task.done():
+            return
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
     def summary(self) -> dict[str, Any]:
         return {

@@ -1,5 +1,4 @@
-"""The feedback store's tables. Only repository.py (and, read-only, the documented gold-set
-contract in ``shared.ml.feedback_data``) query them."""
+"""The feedback store's tables. Only repository.py and, read-only, gold.py query them."""
 
 from __future__ import annotations
 

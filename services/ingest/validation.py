@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from services.ingest.schemas import ItemIn
 from services.ingest.settings import IngestSettings
 from shared.http.errors import FieldError, validation_errors
-from shared.ml.text import normalise
+from shared.serving.text import normalise
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 

@@ -2,7 +2,7 @@
 
 The controller dispatches on :attr:`RolloutDecision.action`; :attr:`RolloutDecision.text`
 is what is stored with the analysis, logged, and kept as a rolled-back rollout's reason.
-(Named apart from ``shared.ml.routing.Decision``, a model's decision on one item.)
+(Named apart from ``shared.serving.routing.Decision``, a model's decision on one item.)
 """
 
 from __future__ import annotations

@@ -16,9 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from sklearn.model_selection import train_test_split
 
-from shared.ml.text import prepare_text
+from shared.serving.text import prepare_text
 
 REQUIRED_COLUMNS = ("id", "title", "description", "tag")
 MIN_ITEMS_PER_TAG = 10
@@ -172,6 +171,10 @@ def split(
     items: Sequence[LabeledItem], *, seed: int, validation_fraction: float, test_fraction: float
 ) -> Splits:
     """Stratified train/validation/test split, the same for the same items and seed."""
+    # Imported here: the CLI and the feedback service read this module's data shapes and
+    # errors without loading scikit-learn.
+    from sklearn.model_selection import train_test_split
+
     ordered = sorted(items, key=lambda i: i.id)  # input order must not change the split
     labels = [i.tag for i in ordered]
     rest, test = train_test_split(

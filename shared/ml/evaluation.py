@@ -2,7 +2,7 @@
 
 Pure computation: :func:`evaluate` turns labels and probabilities into an
 :class:`EvaluationReport`; ``shared.ml.report`` renders it to JSON, pictures and HTML.
-Auto-acceptance is decided by ``shared.ml.routing.auto_mask``, the same rule serving uses.
+Auto-acceptance is decided by ``shared.serving.routing.auto_mask``, the same rule serving uses.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from pydantic import BaseModel, ConfigDict
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 from sklearn.metrics import precision_recall_fscore_support as prfs
 
-from shared.ml.routing import auto_mask
-from shared.ml.text import prepare_text
+from shared.serving.routing import auto_mask
+from shared.serving.text import prepare_text
 
 MAX_CURVE_POINTS = 200
 

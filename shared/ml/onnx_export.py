@@ -3,7 +3,7 @@
 ``export_onnx`` reads the fitted parameters and hands them to ``onnx_graph``, which builds
 the graph by hand (see its docstring for why not skl2onnx). The graph reproduces only
 the configurations ``build_pipeline`` makes; anything else is refused here rather than
-exported subtly wrong. ``OnnxTagger`` (``onnx_tagger``) serves the bytes, and
+exported subtly wrong. ``OnnxTagger`` (``shared.serving.onnx_tagger``) serves the bytes, and
 ``assert_parity`` (``onnx_parity``) proves they agree with the pipeline.
 """
 
@@ -23,12 +23,10 @@ from shared.ml.onnx_parity import (
     assert_parity,
     check_parity,
 )
-from shared.ml.onnx_tagger import OnnxTagger
-from shared.ml.text import TOKEN_PATTERN
+from shared.serving.text import TOKEN_PATTERN
 
 __all__ = [
     "DEFAULT_PARITY_TOLERANCE",
-    "OnnxTagger",
     "ParityError",
     "ParityReport",
     "assert_parity",

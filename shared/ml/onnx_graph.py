@@ -36,13 +36,15 @@ import numpy.typing as npt
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-INPUT_NAME = "text"
-OUTPUT_NAME = "probabilities"
-GRAPH_FORMAT = "tagstream-tfidf-logreg/1"
-META_FORMAT = "tagstream.format"
-META_CLASSES = "tagstream.classes"
-META_VOCABULARY_SIZE = "tagstream.vocabulary_size"
-META_INPUT = "tagstream.input"
+from shared.serving.model_format import (
+    GRAPH_FORMAT,
+    INPUT_NAME,
+    META_CLASSES,
+    META_FORMAT,
+    META_INPUT,
+    META_VOCABULARY_SIZE,
+    OUTPUT_NAME,
+)
 
 _OPSETS = (("", 21), ("ai.onnx.ml", 4), ("com.microsoft", 1))
 _IR_VERSION = 10
@@ -258,6 +260,8 @@ def build_tagger_graph(model: LinearTfidfModel) -> onnx.ModelProto:
             META_FORMAT: GRAPH_FORMAT,
             META_CLASSES: json.dumps(list(model.classes)),
             META_VOCABULARY_SIZE: str(n_terms),
+            # Verbatim although the module is now shared.serving.text: these bytes are part
+            # of the artifact, so changing them would change every version id.
             META_INPUT: "shared.ml.text.prepare_text output: tokens separated by spaces",
         },
     )

@@ -7,12 +7,15 @@ are identical and no class probability differs by more than the tolerance.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
-from sklearn.pipeline import Pipeline
 
-from shared.ml.onnx_tagger import OnnxTagger
+from shared.serving.onnx_tagger import OnnxTagger
+
+if TYPE_CHECKING:  # only annotated: the CLI reads ParityError without loading scikit-learn
+    from sklearn.pipeline import Pipeline
 
 DEFAULT_PARITY_TOLERANCE = 1e-4
 

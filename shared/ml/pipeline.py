@@ -1,6 +1,6 @@
 """The scikit-learn model: TF-IDF word features and a logistic regression.
 
-The pipeline reads texts from ``shared.ml.text.prepare_text``, which has already lowercased
+The pipeline reads texts from ``shared.serving.text.prepare_text``, which has already lowercased
 and tokenised them, so the vectorizer only splits on spaces (``lowercase=False``,
 ``TOKEN_PATTERN``). ``shared.ml.onnx_export`` rebuilds exactly this computation as an ONNX
 graph; it refuses pipelines configured in ways the graph does not reproduce.
@@ -14,10 +14,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
 from shared.ml.config import ModelConfig
-from shared.ml.text import TOKEN_PATTERN
-
-VECTORIZER_STEP = "tfidf"
-CLASSIFIER_STEP = "classifier"
+from shared.serving.model_format import CLASSIFIER_STEP, VECTORIZER_STEP
+from shared.serving.text import TOKEN_PATTERN
 
 
 def build_pipeline(config: ModelConfig, seed: int) -> Pipeline:

@@ -1,5 +1,8 @@
 """The training job: data -> model -> ONNX -> parity gate -> calibration -> report -> registry.
 
+It ends in ``register_candidate``, which registers the version and announces a candidate
+on ``models.events``, for the CLI and the feedback service's retraining alike.
+
 Calibration and evaluation use the exported ONNX model's probabilities, because that is
 what serves; the parity gate has proven first that it agrees with scikit-learn.
 """
@@ -14,17 +17,27 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import joblib
+from sklearn.pipeline import Pipeline
 
 from shared.ml.calibration import Calibration, calibrate
+from shared.ml.candidates import NewVersion, register_candidate
 from shared.ml.config import ModelConfig
 from shared.ml.data import Splits, ValidationSummary, dataset_hash, load_dataset, split
 from shared.ml.evaluation import EvalItem, EvaluationReport, evaluate
-from shared.ml.feedback_data import GoldSet, add_to_training
+from shared.ml.gold import GoldSet, add_to_training
 from shared.ml.model_card import render_model_card
-from shared.ml.onnx_export import OnnxTagger, ParityReport, assert_parity, export_onnx
+from shared.ml.onnx_export import ParityReport, assert_parity, export_onnx
 from shared.ml.pipeline import build_pipeline
 from shared.ml.report import write_report
-from shared.registry import ModelRegistry, ModelVersion
+from shared.registry import ModelVersion
+from shared.registry.models import MODEL_ARTIFACT
+from shared.serving.model_format import (
+    PIPELINE_ARTIFACT,
+    VECTORIZER_STEP,
+    VOCABULARY_ARTIFACT,
+)
+from shared.serving.onnx_tagger import OnnxTagger
+from shared.serving.text import TOKEN_SEPARATOR
 from shared.settings import Settings
 
 Step = Callable[[str], None]
@@ -48,6 +61,8 @@ class TrainResult:
     parity: dict[str, ParityReport]
     data: ValidationSummary
     splits: Splits
+    announced: bool | None = None
+    """Whether ``models.events`` acknowledged the candidate; None: not a candidate."""
 
 
 def _no_step(_: str) -> None:
@@ -120,40 +135,35 @@ def train(
 
     on_step(STEPS[6])
     data_hash = dataset_hash([*items, *(gold.items if gold is not None else ())])
-    with ModelRegistry.open(settings) as registry:
-        stable = registry.stable()
-        params = {
-            **config.model_dump(mode="json"),
-            "seed": settings.seed,
-            "validation_fraction": settings.validation_fraction,
-            "test_fraction": settings.test_fraction,
-            "calibration_strategy": calibration.strategy,
-            "target_precision": calibration.target_precision,
-        }
-        if gold is not None:
-            params |= {**gold.lineage(), "gold_dropped_overlap": gold_dropped}
+    params = {
+        **config.model_dump(mode="json"),
+        "seed": settings.seed,
+        "validation_fraction": settings.validation_fraction,
+        "test_fraction": settings.test_fraction,
+        "calibration_strategy": calibration.strategy,
+        "target_precision": calibration.target_precision,
+    }
+    if gold is not None:
+        params |= {**gold.lineage(), "gold_dropped_overlap": gold_dropped}
+    metrics = {
+        "test": report.model_dump(mode="json")["overall"],
+        "auto": report.model_dump(mode="json")["auto"],
+        "validation_coverage": calibration.validation_coverage,
+        "validation_precision": calibration.validation_precision,
+        "parity": {name: p.max_abs_diff for name, p in parity.items()},
+        "data": {
+            "n_items": summary.n_items,
+            "class_counts": summary.class_counts,
+            "split_sizes": {k: len(v) for k, v in splits.as_dict().items()},
+        },
+    }
+
+    def new_version(stable: ModelVersion | None) -> NewVersion:
+        """The report and model card name the parent: the stable version when registering."""
         context = {
             "data location": location,
             "data hash": data_hash,
             "parent version": stable.version if stable else "none",
-        }
-        artifacts = {
-            "model.onnx": onnx_bytes,
-            "pipeline.joblib": _dump(pipeline),
-            "splits.json": _splits_json(splits),
-            **_render_report(report, context),
-        }
-        metrics = {
-            "test": report.model_dump(mode="json")["overall"],
-            "auto": report.model_dump(mode="json")["auto"],
-            "validation_coverage": calibration.validation_coverage,
-            "validation_precision": calibration.validation_precision,
-            "parity": {name: p.max_abs_diff for name, p in parity.items()},
-            "data": {
-                "n_items": summary.n_items,
-                "class_counts": summary.class_counts,
-                "split_sizes": {k: len(v) for k, v in splits.as_dict().items()},
-            },
         }
         card = render_model_card(
             model_name=settings.model_name,
@@ -168,8 +178,15 @@ def train(
             parity=parity,
             parent_version=stable.version if stable else None,
         )
-        artifacts["model_card.md"] = card.encode()
-        version = registry.register(
+        artifacts = {
+            MODEL_ARTIFACT: onnx_bytes,
+            PIPELINE_ARTIFACT: _dump(pipeline),
+            VOCABULARY_ARTIFACT: _vocabulary_json(pipeline),
+            "splits.json": _splits_json(splits),
+            **_render_report(report, context),
+            "model_card.md": card.encode(),
+        }
+        return NewVersion(
             artifacts=artifacts,
             data_hash=data_hash,
             params=params,
@@ -178,13 +195,24 @@ def train(
             classes=list(classes),
             model_card=card,
         )
-    return TrainResult(version, report, calibration, parity, summary, splits)
+
+    registered = register_candidate(settings, new_version)
+    return TrainResult(
+        registered.version, report, calibration, parity, summary, splits, registered.announced
+    )
 
 
 def _dump(obj: object) -> bytes:
     buffer = io.BytesIO()
     joblib.dump(obj, buffer)
     return buffer.getvalue()
+
+
+def _vocabulary_json(pipeline: Pipeline) -> bytes:
+    """The vectorizer's unigrams, so that drift is scored without unpickling the pipeline."""
+    vocabulary = pipeline.named_steps[VECTORIZER_STEP].vocabulary_
+    unigrams = sorted(term for term in vocabulary if TOKEN_SEPARATOR not in term)
+    return json.dumps(unigrams, ensure_ascii=False).encode()
 
 
 def _splits_json(splits: Splits) -> bytes:

@@ -1,26 +1,39 @@
-"""What every CLI command shares: settings read once, clear errors instead of tracebacks."""
+"""What every CLI command shares: settings read once, clear errors instead of tracebacks.
+
+Nothing heavy is imported here at module level: every command module imports this one,
+and ``tagstream --help`` must not wait for scikit-learn, SQLAlchemy or Kafka clients.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 
-from shared.ml.data import DataError
-from shared.ml.onnx_export import ParityError
-from shared.registry import RegistryError
-from shared.settings import Settings
+if TYPE_CHECKING:
+    from shared.settings import Settings
 
 out = Console()
 err = Console(stderr=True)
 
-USER_ERRORS = (DataError, ParityError, RegistryError, FileNotFoundError)
+
+def user_error_types() -> tuple[type[Exception], ...]:
+    """Errors a user can fix: bad data, a failed parity gate, a registry refusal, no file."""
+    from shared.ml.data import DataError
+    from shared.ml.onnx_parity import ParityError
+    from shared.registry import RegistryError
+
+    return (DataError, ParityError, RegistryError, FileNotFoundError)
 
 
 def load_settings() -> Settings:
+    from pydantic import ValidationError
+
+    from shared.settings import Settings
+
     try:
         return Settings()
     except ValidationError as exc:
@@ -37,6 +50,8 @@ def user_errors() -> Iterator[None]:
     """Turn the errors a user can fix into a one-paragraph message and exit code 1."""
     try:
         yield
-    except USER_ERRORS as exc:
+    except Exception as exc:
+        if not isinstance(exc, user_error_types()):
+            raise
         err.print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(1) from exc

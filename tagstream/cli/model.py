@@ -1,26 +1,25 @@
-"""``tagstream model``: train, evaluate, predict with, inspect and promote model versions."""
+"""``tagstream model``: train, evaluate, predict with, inspect and promote model versions.
+
+Each command imports what it uses when it runs: the training stack (scikit-learn, scipy,
+onnx, matplotlib) takes seconds to load, and ``tagstream --help`` or ``model list`` must
+not wait for it.
+"""
 
 from __future__ import annotations
 
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, cast
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from shared.kafka.events import announce_candidate
-from shared.ml import training
-from shared.ml.data import dataset_hash, parse_csv, read_text, validate
-from shared.ml.evaluation import EvalItem, evaluate
-from shared.ml.feedback_data import load_gold
-from shared.ml.report import write_report
-from shared.ml.scoring import Engine, load_tagger, score_rows
-from shared.registry import ModelRegistry, ModelVersion
-from shared.settings import Settings
 from tagstream.cli.common import err, load_settings, out, user_errors
+
+if TYPE_CHECKING:
+    from shared.registry import ModelRegistry, ModelVersion
+    from shared.settings import Settings
 
 app = typer.Typer(
     help="Model lifecycle: train, evaluate, predict, list, show, promote.", no_args_is_help=True
@@ -63,9 +62,16 @@ def train(
 
     The registered version is printed alone on the last line of standard output.
     """
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from shared.ml import training
+
     settings = load_settings()
     gold = None
     if with_feedback:
+        # the feedback service owns the gold labels: ask its module, never its tables
+        from services.feedback.gold import load_gold
+
         with user_errors():
             gold = load_gold(settings.database_url, settings.approved_tags)
         err.print(f"gold labels from the feedback store: {len(gold.items)} item(s)")
@@ -103,7 +109,7 @@ def train(
     )
     table.add_row("artifacts", str(_version_dir(settings, version)))
     err.print(table)
-    if version.status == "candidate" and not announce_candidate(settings, version):
+    if result.announced is False:
         err.print(
             f"note: {settings.topic_models} not reachable; the candidate is registered all the "
             "same (start its rollout with `tagstream rollout start VERSION`)"
@@ -112,6 +118,8 @@ def train(
 
 
 def _version_dir(settings: Settings, version: ModelVersion) -> Path:
+    from shared.registry import ModelRegistry
+
     with ModelRegistry.open(settings) as registry:
         return registry.version_dir(version.version)
 
@@ -119,6 +127,8 @@ def _version_dir(settings: Settings, version: ModelVersion) -> Path:
 @app.command()
 def ensure() -> None:
     """Train the default model unless a stable version is registered; say where it is."""
+    from shared.registry import ModelRegistry
+
     settings = load_settings()
     with user_errors(), ModelRegistry.open(settings) as registry:
         stable = registry.stable()
@@ -135,6 +145,12 @@ def evaluate_cmd(
     model: VersionOpt = None,
 ) -> None:
     """Evaluate a version on labeled data; writes report.json and report.html beside it."""
+    from shared.ml.data import dataset_hash, parse_csv, read_text, validate
+    from shared.ml.evaluation import EvalItem, evaluate
+    from shared.ml.report import write_report
+    from shared.ml.scoring import load_tagger
+    from shared.registry import ModelRegistry
+
     settings = load_settings()
     with user_errors(), ModelRegistry.open(settings) as registry:
         version = _pick(registry, model)
@@ -180,10 +196,15 @@ def predict(
     """Score a CSV: one JSON line per row, or an error line naming the bad field."""
     if engine not in ("onnx", "sklearn"):
         raise typer.BadParameter("must be onnx or sklearn", param_hint="--engine")
+    from shared.ml.data import parse_csv, read_text
+    from shared.ml.scoring import load_tagger
+    from shared.registry import ModelRegistry
+    from shared.serving.scoring import score_rows
+
     settings = load_settings()
     with user_errors(), ModelRegistry.open(settings) as registry:
         version = _pick(registry, model)
-        tagger = load_tagger(registry, version, cast(Engine, engine))
+        tagger = load_tagger(registry, version, "sklearn" if engine == "sklearn" else "onnx")
         rows = parse_csv(read_text(str(input)), required=("title",))
         sink = sys.stdout if str(output) == "-" else output.open("w", encoding="utf-8")
         counts = {"scored": 0, "errors": 0}
@@ -200,6 +221,8 @@ def predict(
 @app.command("list")
 def list_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Registered versions, newest first."""
+    from shared.registry import ModelRegistry
+
     settings = load_settings()
     with user_errors(), ModelRegistry.open(settings) as registry:
         versions = registry.list_versions()
@@ -224,6 +247,8 @@ def list_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 @app.command()
 def show(version: str) -> None:
     """The model card of VERSION: data hash, params, metrics, thresholds, parent."""
+    from shared.registry import ModelRegistry
+
     settings = load_settings()
     with user_errors(), ModelRegistry.open(settings) as registry:
         v = registry.get(version)
@@ -235,6 +260,8 @@ def show(version: str) -> None:
 @app.command()
 def promote(version: str) -> None:
     """Make VERSION the stable model (the previous stable one is retired)."""
+    from shared.registry import ModelRegistry
+
     settings = load_settings()
     with user_errors(), ModelRegistry.open(settings) as registry:
         before = registry.stable()

@@ -37,9 +37,10 @@ from skl2onnx.common.data_types import StringTensorType
 from sklearn.pipeline import Pipeline
 
 from shared.ml.config import ModelConfig
-from shared.ml.onnx_export import OnnxTagger, ParityReport, check_parity, export_onnx
+from shared.ml.onnx_export import ParityReport, check_parity, export_onnx
 from shared.ml.pipeline import build_pipeline
-from shared.ml.text import prepare_text
+from shared.serving.onnx_tagger import OnnxTagger
+from shared.serving.text import prepare_text
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DATA = REPO_ROOT.parent / "shared" / "datasets" / "madewithml-dataset.csv"

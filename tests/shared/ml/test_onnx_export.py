@@ -14,16 +14,11 @@ from onnx import helper, numpy_helper
 from sklearn.pipeline import Pipeline
 
 from shared.ml.config import ModelConfig
-from shared.ml.onnx_export import (
-    OnnxTagger,
-    ParityError,
-    assert_parity,
-    check_parity,
-    export_onnx,
-)
-from shared.ml.onnx_graph import INPUT_NAME, OUTPUT_NAME
-from shared.ml.pipeline import VECTORIZER_STEP, build_pipeline
-from shared.ml.text import prepare_text
+from shared.ml.onnx_export import ParityError, assert_parity, check_parity, export_onnx
+from shared.ml.pipeline import build_pipeline
+from shared.serving.model_format import INPUT_NAME, OUTPUT_NAME, VECTORIZER_STEP
+from shared.serving.onnx_tagger import OnnxTagger
+from shared.serving.text import prepare_text
 
 TOLERANCE = 1e-4
 WORDS = {

@@ -15,8 +15,9 @@ from sklearn.metrics import f1_score
 from sklearn.model_selection import train_test_split
 
 from shared.ml.config import ModelConfig
-from shared.ml.pipeline import CLASSIFIER_STEP, VECTORIZER_STEP, build_pipeline
-from shared.ml.text import TOKEN_PATTERN, prepare_text
+from shared.ml.pipeline import build_pipeline
+from shared.serving.model_format import CLASSIFIER_STEP, VECTORIZER_STEP
+from shared.serving.text import TOKEN_PATTERN, prepare_text
 
 WORDS = {
     "vision": ["image", "pixels", "camera", "detection", "segmentation"],

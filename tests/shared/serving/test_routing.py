@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from shared.ml.routing import auto_mask, route_decisions
+from shared.serving.routing import auto_mask, route_decisions
 
 CLASSES = ["cv", "nlp", "banned"]
 APPROVED = {"cv", "nlp"}

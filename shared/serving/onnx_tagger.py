@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 import onnxruntime as ort
 
-from shared.ml.onnx_graph import (
+from shared.serving.model_format import (
     GRAPH_FORMAT,
     INPUT_NAME,
     META_CLASSES,
@@ -28,6 +29,19 @@ _FAST_KEY_LIMIT = 2**24
 # Batches of dataset texts stay below 3x and run whole.
 _PADDING_FACTOR = 4
 _PADDING_SLACK = 50_000
+
+
+class Tagger(Protocol):
+    """What serving needs of a model: its classes and batched probabilities.
+
+    ``OnnxTagger`` serves; ``shared.ml.scoring.SklearnTagger`` is the reference pipeline
+    behind the same interface.
+    """
+
+    @property
+    def classes(self) -> list[str]: ...
+
+    def predict_proba(self, texts: Sequence[str]) -> npt.NDArray[np.floating[Any]]: ...
 
 
 def session_options(intra_op_threads: int = 1) -> ort.SessionOptions:
@@ -75,7 +89,7 @@ class OnnxTagger:
     ) -> npt.NDArray[np.float64]:
         """Probabilities, shape (len(texts), n_classes), float64; rows sum to 1.
 
-        ``texts`` must come from ``shared.ml.text.prepare_text``; any string is accepted
+        ``texts`` must come from ``shared.serving.text.prepare_text``; any string is accepted
         (empty, unknown words), but only prepared text matches what the model was trained on.
         """
         if isinstance(texts, str):

@@ -7,7 +7,7 @@ import re
 import pytest
 from sklearn.feature_extraction.text import CountVectorizer
 
-from shared.ml.text import TOKEN_PATTERN, TOKEN_SEPARATOR, normalise, prepare_text
+from shared.serving.text import TOKEN_PATTERN, TOKEN_SEPARATOR, normalise, prepare_text
 
 WEIRD = [
     ("", None),

@@ -1,0 +1,75 @@
+"""Where every training run ends: register the model, and announce it if it is a candidate.
+
+The CLI (``tagstream model train``) and the feedback service's retraining both train
+through ``shared.ml.training.train``, whose last step is ``register_candidate``; there is
+no other way a trained model reaches the registry, so no candidate goes unannounced.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from shared.kafka.events import announce_candidate
+from shared.registry import ModelRegistry, ModelVersion
+from shared.registry.models import ModelStatus
+from shared.settings import Settings
+
+Announce = Callable[[Settings, ModelVersion], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class NewVersion:
+    """What the registry records of a trained model (see ``ModelRegistry.register``)."""
+
+    artifacts: dict[str, bytes]
+    data_hash: str
+    params: dict[str, Any]
+    metrics: dict[str, Any]
+    thresholds: dict[str, float]
+    classes: list[str]
+    model_card: str
+
+
+@dataclass(frozen=True, slots=True)
+class Registered:
+    """The registered version, and whether ``models.events`` acknowledged its announcement.
+
+    ``announced`` is None when there was nothing to announce: the first version of a model
+    becomes stable, and a model registered before keeps the status it has reached.
+    """
+
+    version: ModelVersion
+    announced: bool | None
+
+
+def register_candidate(
+    settings: Settings,
+    prepare: Callable[[ModelVersion | None], NewVersion],
+    *,
+    announce: Announce = announce_candidate,
+) -> Registered:
+    """Register what ``prepare`` builds and announce the version when it is a new candidate.
+
+    ``prepare`` receives the stable version at the time of registering (None before the
+    first one): the new version's parent, which its report and model card name. The
+    announcement is best effort (the registry is the truth, classifiers also poll it), so
+    an unreachable broker never fails a run. Blocking: call it off the event loop.
+    """
+    with ModelRegistry.open(settings) as registry:
+        stable = registry.stable()
+        new = prepare(stable)
+        version = registry.register(
+            artifacts=new.artifacts,
+            data_hash=new.data_hash,
+            params=new.params,
+            metrics=new.metrics,
+            thresholds=new.thresholds,
+            classes=new.classes,
+            model_card=new.model_card,
+            parent_version=stable.version if stable else None,
+        )
+    if version.status != ModelStatus.CANDIDATE:
+        return Registered(version, announced=None)
+    return Registered(version, announced=announce(settings, version))
