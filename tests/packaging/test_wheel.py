@@ -42,10 +42,6 @@ RESOURCES = [
     "tagstream/local/embedded.yml",
     "tagstream/local/alerts.yml",
 ]
-#: The CLI and the classifier import the training stack until the ml part of issue 10
-#: (lazy CLI, serving-only module) lands; until then only that exact failure is tolerated,
-#: as an expected failure. Delete this allowance once it has landed.
-TRAINING_STACK_AT_START = "No module named 'sklearn'"
 
 
 @dataclass(frozen=True)
@@ -156,13 +152,11 @@ def test_each_serving_service_imports_without_the_training_stack(
         text=True,
         timeout=120,
     )
-    if service == "classifier" and TRAINING_STACK_AT_START in done.stderr:
-        pytest.xfail("the classifier imports scikit-learn (serving split in the ml part)")
     assert done.returncode == 0, done.stderr
 
 
-def tagstream(installed: Installed, *args: str, env: Mapping[str, str]) -> str | None:
-    """``tagstream ARGS`` from the venv: its output, or None on the known eager import."""
+def tagstream(installed: Installed, *args: str, env: Mapping[str, str]) -> str:
+    """``tagstream ARGS`` from the venv (no training stack installed there): its output."""
     done = subprocess.run(
         [str(installed.bin("tagstream")), *args],
         cwd=installed.workdir,
@@ -171,17 +165,12 @@ def tagstream(installed: Installed, *args: str, env: Mapping[str, str]) -> str |
         text=True,
         timeout=120,
     )
-    if done.returncode != 0 and TRAINING_STACK_AT_START in done.stderr:
-        return None
     assert done.returncode == 0, f"tagstream {args}: {done.stdout}\n{done.stderr}"
     return done.stdout
 
 
 def cli(installed: Installed, *args: str) -> str:
-    out = tagstream(installed, *args, env=clean_env())
-    if out is None:
-        pytest.xfail("the CLI imports scikit-learn at start (made lazy in the ml part)")
-    return out
+    return tagstream(installed, *args, env=clean_env())
 
 
 def test_the_cli_runs_from_the_wheel(installed: Installed) -> None:
@@ -198,9 +187,6 @@ def review(installed: Installed, kafka_settings: Settings) -> Iterator[str]:
     """The review service started from the venv, on a database migrated by its CLI."""
     port = free_port()
     env = clean_env(service_env(kafka_settings, TAGSTREAM_REVIEW_PORT=str(port)))
-    # None: the CLI does not start in this environment yet (see TRAINING_STACK_AT_START);
-    # the service still migrates at start-up there, and once the CLI imports lazily
-    # `db upgrade` runs here and must succeed.
     tagstream(installed, "db", "upgrade", env=env)
     log_path = installed.workdir / f"review-{port}.log"
     with log_path.open("wb") as log:
