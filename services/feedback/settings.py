@@ -41,6 +41,9 @@ class FeedbackSettings(Settings):
     feedback_batch_max_wait_ms: int = Field(
         200, ge=0, description="Longest wait for a micro-batch to fill."
     )
+    feedback_connect_backoff_max_seconds: float = Field(
+        5.0, gt=0, description="Longest pause between the report producer's connection attempts."
+    )
     feedback_refresh_seconds: float = Field(
         15.0,
         gt=0,

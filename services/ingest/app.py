@@ -17,13 +17,13 @@ from services.ingest import api
 from services.ingest.auth import ApiKeys
 from services.ingest.metrics import IngestMetrics
 from services.ingest.middleware import BodySizeLimitMiddleware, RequestMetricsMiddleware
-from services.ingest.publisher import KafkaPublisher
 from services.ingest.repository import SqlDedupStore
 from services.ingest.service import IngestService
 from services.ingest.settings import IngestSettings
 from services.ingest.validation import ItemLimits
 from shared.db.migrate import upgrade
 from shared.db.session import make_engine
+from shared.kafka import BackgroundProducer
 from shared.observability.health import probes_router
 from shared.observability.logging import RequestIdMiddleware
 
@@ -34,7 +34,7 @@ class IngestState:
 
     engine: Engine
     store: SqlDedupStore
-    publisher: KafkaPublisher
+    publisher: BackgroundProducer
     service: IngestService
 
 
@@ -83,7 +83,13 @@ def create_app(settings: IngestSettings, registry: CollectorRegistry | None = No
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await asyncio.to_thread(upgrade, settings.database_url)
         engine = make_engine(settings.database_url)
-        publisher = KafkaPublisher(settings)
+        publisher = BackgroundProducer(
+            settings,
+            name="ingest-producer",
+            produce_timeout_seconds=settings.ingest_produce_timeout_seconds,
+            connect_backoff_max_seconds=settings.ingest_connect_backoff_max_seconds,
+            readiness_timeout_seconds=settings.ingest_readiness_timeout_seconds,
+        )
         try:
             await publisher.start()
             store = SqlDedupStore(engine)
