@@ -84,7 +84,10 @@ def create_app(
         broker = not isinstance(state.publisher, BackgroundProducer) or state.publisher.connected
         if state.consumer is not None:
             broker = broker and state.consumer.connected
-        return {"database": database, "broker": broker}
+        checks = {"database": database, "broker": broker}
+        if state.consumer is not None and state.consumer.connected:
+            checks["making_progress"] = not state.consumer.worker.stuck()
+        return checks
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

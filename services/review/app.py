@@ -4,7 +4,6 @@ runs the review.requests consumer, the outbox relay and the queue gauges."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -24,7 +23,7 @@ from services.review.service import ReviewPolicy, review_stats
 from services.review.settings import ReviewSettings
 from shared.db.migrate import upgrade
 from shared.db.session import make_engine
-from shared.kafka import create_producer, ensure_topics
+from shared.kafka import create_producer
 from shared.observability.health import probes_router
 from shared.observability.logging import RequestIdMiddleware
 from shared.stopping import sleep_or_stop
@@ -60,6 +59,8 @@ def create_app(
         if run_kafka:
             consumer = consumer_box.get("consumer")
             checks["consumer_running"] = consumer is not None and consumer.running
+            if consumer is not None and consumer.running:
+                checks["making_progress"] = not consumer.worker.stuck()
         return checks
 
     @asynccontextmanager
@@ -73,11 +74,6 @@ def create_app(
         producer = create_producer(settings) if run_kafka else None
         try:
             if producer is not None:
-                with contextlib.suppress(Exception):
-                    await ensure_topics(
-                        settings,
-                        (settings.topic_review, settings.topic_feedback, settings.topic_dlq),
-                    )
                 await producer.start()
                 consumer = ReviewConsumer(settings, database, metrics)
                 consumer_box["consumer"] = consumer
