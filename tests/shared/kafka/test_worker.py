@@ -7,8 +7,7 @@ embedded broker.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
-from typing import TypeVar
+from collections.abc import Sequence
 
 import pytest
 
@@ -16,9 +15,8 @@ from shared.kafka import ConsumerWorker, Output, WorkerConfig, create_producer
 from shared.kafka.backoff import Backoff
 from shared.kafka.batch import Record, produce_all
 from shared.settings import Settings
-from tests.fixtures.kafka import read_topic
+from tests.fixtures.kafka import eventually, read_topic
 
-T = TypeVar("T")
 #: A first pause far longer than any test waits: only ``stop`` can end it in time.
 LONG_PAUSE = 60.0
 
@@ -175,16 +173,3 @@ async def test_lag_and_a_stuck_worker_show_in_readiness(topics: Settings) -> Non
     assert drained == 0
     assert lags[-1] == 0  # the last report on stopping clears the gauge
     assert worker.running is False
-
-
-async def eventually(
-    probe: Callable[[], Awaitable[T]], until: Callable[[T], bool], within: float = 20.0
-) -> T:
-    """``probe()`` until its value satisfies ``until`` or ``within`` seconds passed."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    checks = await probe()
-    while not until(checks) and loop.time() < deadline:
-        await asyncio.sleep(0.1)
-        checks = await probe()
-    return checks
