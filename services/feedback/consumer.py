@@ -20,7 +20,7 @@ from services.feedback.repository import BatchEffects, FeedbackStore
 from services.feedback.settings import FeedbackSettings
 from shared.kafka import ConsumerWorker, Output, WorkerConfig, dead_letter
 from shared.kafka.batch import Record
-from shared.kafka.topics import CLASSIFIED, FEEDBACK, RAW
+from shared.kafka.topics import CLASSIFIED, DLQ, FEEDBACK, RAW, REVIEW
 from shared.messages import (
     Classification,
     ContentItem,
@@ -104,7 +104,7 @@ class FeedbackConsumer:
                 self.metrics.dead_letters.labels(topic=record.topic).inc()
                 log.warning("record_dead_lettered", topic=record.topic, reason=exc.reason)
                 outputs.append(
-                    dead_letter(record, stage=STAGE, error=exc.reason, dlq_topic=s.topic_dlq)
+                    dead_letter(record, stage=STAGE, error=exc.reason, dlq_topic=DLQ.name(s))
                 )
         effects = await asyncio.to_thread(
             self.store.apply_batch,
@@ -115,7 +115,7 @@ class FeedbackConsumer:
         )
         self._in_flight = effects
         for _, request in effects.requeue:
-            outputs.append(Output(s.topic_review, request.item_id.encode(), request.encode()))
+            outputs.append(Output(REVIEW.name(s), request.item_id.encode(), request.encode()))
         return outputs
 
     def _committed(self, records: Sequence[Record], outputs: Sequence[Output]) -> None:

@@ -20,7 +20,7 @@ from services.review.service import store_request
 from services.review.settings import ReviewSettings
 from shared.kafka import ConsumerWorker, Output, WorkerConfig, dead_letter
 from shared.kafka.batch import Record
-from shared.kafka.topics import REVIEW
+from shared.kafka.topics import DLQ, REVIEW
 from shared.messages import MessageError, ReviewRequest
 
 log = structlog.get_logger("services.review.consumer")
@@ -87,7 +87,7 @@ class ReviewConsumer:
 
     async def _handle(self, records: Sequence[Record]) -> Sequence[Output]:
         stored, duplicates, letters = await asyncio.to_thread(
-            self._database.run, store_batch, records, self._settings.topic_dlq
+            self._database.run, store_batch, records, DLQ.name(self._settings)
         )
         self._metrics.requests_stored.labels(result="stored").inc(stored)
         self._metrics.requests_stored.labels(result="duplicate").inc(duplicates)
