@@ -156,19 +156,6 @@ class Settings(BaseSettings):
         description="Decisions of a canary in shadow mode, recorded but never acted on.",
     )
 
-    @property
-    def topics(self) -> tuple[str, ...]:
-        """Every topic tagstream uses, in pipeline order."""
-        return (
-            self.topic_raw,
-            self.topic_classified,
-            self.topic_review,
-            self.topic_feedback,
-            self.topic_models,
-            self.topic_dlq,
-            self.topic_shadow,
-        )
-
     @field_validator("approved_tags", mode="before")
     @classmethod
     def _parse_tags(cls, value: object) -> object:

@@ -10,8 +10,6 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import structlog
-from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
@@ -21,18 +19,13 @@ from services.feedback.consumer import FeedbackConsumer
 from services.feedback.metrics import FeedbackMetrics
 from services.feedback.repository import FeedbackStore
 from services.feedback.retraining import FeedbackMonitor
-from services.feedback.service import (
-    BrokerUnavailable,
-    Publisher,
-    ReportService,
-    TokenBuckets,
-)
+from services.feedback.service import ReportService, TokenBuckets
 from services.feedback.settings import FeedbackSettings
 from shared.db.migrate import upgrade
 from shared.db.session import make_engine
 from shared.http.lifespan import BackgroundTasks
-from shared.http.readiness import Readiness
-from shared.kafka import create_producer
+from shared.http.readiness import Check, Readiness
+from shared.kafka import BackgroundProducer, Publisher
 from shared.observability.health import probes_router
 from shared.observability.logging import RequestIdMiddleware
 from shared.registry import ModelRegistry
@@ -41,59 +34,6 @@ from shared.version import __version__
 
 log = structlog.get_logger("services.feedback")
 T = TypeVar("T")
-
-
-class KafkaPublisher:
-    """A producer that connects in the background; sends wait for the broker's ack."""
-
-    def __init__(self, settings: FeedbackSettings) -> None:
-        self._settings = settings
-        self._producer: AIOKafkaProducer | None = None
-        self._task: asyncio.Task[None] | None = None
-
-    @property
-    def connected(self) -> bool:
-        return self._producer is not None
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._connect(), name="feedback-producer-connect")
-
-    async def _connect(self) -> None:
-        delay = 0.1
-        while True:
-            producer = create_producer(self._settings)
-            try:
-                await producer.start()
-            except (KafkaError, OSError) as exc:
-                await producer.stop()
-                log.warning("producer_connect_failed", error=str(exc), retry_in_s=delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
-                continue
-            self._producer = producer
-            return
-
-    async def send(self, topic: str, key: bytes, value: bytes) -> None:
-        producer = self._producer
-        if producer is None:
-            raise BrokerUnavailable("the producer is not connected to the broker yet")
-        timeout = self._settings.feedback_produce_timeout_seconds
-        try:
-            async with asyncio.timeout(timeout):
-                await (await producer.send(topic, value, key=key))
-        except TimeoutError:
-            raise BrokerUnavailable(f"no acknowledgement within {timeout:g} s") from None
-        except KafkaError as exc:
-            raise BrokerUnavailable(f"broker error: {type(exc).__name__}") from exc
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        if self._producer is not None:
-            await self._producer.stop()
-            self._producer = None
 
 
 class StorePredictions:
@@ -146,17 +86,39 @@ def create_app(
         state = holder.get("state")
         if state is None:
             return False
-        connected = not isinstance(state.publisher, KafkaPublisher) or state.publisher.connected
+        connected = not isinstance(state.publisher, BackgroundProducer) or state.publisher.connected
         return connected and (state.consumer is None or state.consumer.connected)
 
-    readiness = Readiness({"database": database, "broker": broker}, timeout_seconds=2.0)
+    async def making_progress() -> bool:
+        state = holder.get("state")
+        return (
+            state is not None and state.consumer is not None and not state.consumer.worker.stuck()
+        )
+
+    def checks() -> dict[str, Check]:
+        now: dict[str, Check] = {"database": database, "broker": broker}
+        state = holder.get("state")
+        if state is not None and state.consumer is not None and state.consumer.connected:
+            now["making_progress"] = making_progress  # only while the consumer runs
+        return now
+
+    readiness = Readiness(checks, timeout_seconds=2.0)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await asyncio.to_thread(upgrade, settings.database_url)
         engine = make_engine(settings.database_url)
         loops = BackgroundTasks("feedback", settings.feedback_shutdown_timeout_seconds)
-        own_publisher = KafkaPublisher(settings) if publisher is None else None
+        own_publisher = (
+            BackgroundProducer(
+                settings,
+                name="feedback-producer",
+                produce_timeout_seconds=settings.feedback_produce_timeout_seconds,
+                connect_backoff_max_seconds=settings.feedback_connect_backoff_max_seconds,
+            )
+            if publisher is None
+            else None
+        )
         try:
             registry = ModelRegistry(engine, settings.registry_dir, settings.model_name)
             store = FeedbackStore(engine, settings.approved_tags)
@@ -190,7 +152,7 @@ def create_app(
             await loops.close()
             state_now = getattr(app.state, "feedback", None)
             if state_now is not None and state_now.monitor.running:
-                # A training thread cannot be interrupted; its run row stays "running".
+                # The monitor did not stop in time to end its training process.
                 log.warning("feedback_stopping_during_retraining")
             if own_publisher is not None:
                 await own_publisher.stop()

@@ -10,25 +10,17 @@ once, and idempotent because the store ignores what it already has.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Sequence
 
 import structlog
-from aiokafka.errors import KafkaError
 
 from services.feedback.metrics import FeedbackMetrics
 from services.feedback.repository import BatchEffects, FeedbackStore
 from services.feedback.settings import FeedbackSettings
-from shared.kafka import (
-    Output,
-    create_consumer,
-    create_producer,
-    dead_letter,
-    ensure_topics,
-    run_batches,
-)
+from shared.kafka import ConsumerWorker, Output, WorkerConfig, dead_letter
 from shared.kafka.batch import Record
+from shared.kafka.topics import CLASSIFIED, DLQ, FEEDBACK, RAW, REVIEW
 from shared.messages import (
     Classification,
     ContentItem,
@@ -36,15 +28,28 @@ from shared.messages import (
     Message,
     MessageError,
 )
-from shared.stopping import sleep_or_stop
 
 log = structlog.get_logger("services.feedback")
 
 STAGE = "feedback.decode"
 
 
+def worker_config(settings: FeedbackSettings) -> WorkerConfig:
+    """The feedback store's consumer group over labels, decisions and raw items."""
+    s = settings
+    return WorkerConfig(
+        name="feedback",
+        topics=(FEEDBACK.name(s), CLASSIFIED.name(s), RAW.name(s)),
+        group_id=s.feedback_group_id,
+        max_records=s.feedback_batch_max_items,
+        max_wait_ms=s.feedback_batch_max_wait_ms,
+        backoff_max_seconds=s.feedback_retry_backoff_max_seconds,
+        stuck_after_seconds=s.feedback_stuck_after_seconds,
+    )
+
+
 class FeedbackConsumer:
-    """Consume, store, produce requeues; tracks readiness for ``/readyz``."""
+    """Consume, store, produce requeues: the shared worker with this handler and hook."""
 
     def __init__(
         self, settings: FeedbackSettings, store: FeedbackStore, metrics: FeedbackMetrics
@@ -52,67 +57,28 @@ class FeedbackConsumer:
         self.settings = settings
         self.store = store
         self.metrics = metrics
-        self.connected = False
         self.last_batch_at: float | None = None
         self._acked_requeues: list[int] = []
         self._in_flight: BatchEffects | None = None
-        self._backoff = 0.1
+        self.worker = ConsumerWorker(
+            settings, worker_config(settings), self.handle, on_batch=self._committed
+        )
 
     @property
-    def topics(self) -> tuple[str, str, str]:
-        s = self.settings
-        return (s.topic_feedback, s.topic_classified, s.topic_raw)
+    def connected(self) -> bool:
+        """The consumer is in its group (the broker answered)."""
+        return self.worker.running
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until ``stop``; broker failures are retried with backoff."""
-        while not stop.is_set():
-            try:
-                await self._consume(stop)
-            except Exception as exc:
-                log.exception("feedback_consumer_failed_restarting", error=str(exc))
-                await sleep_or_stop(stop, self._backoff)
-                self._backoff = min(self._backoff * 2, 10.0)
+        await self.worker.run(stop)
         if self._acked_requeues:
             # Acknowledged requeues not yet marked: mark them before leaving.
             await asyncio.to_thread(self.store.apply_batch, requeued=self._take_acked())
 
-    async def _consume(self, stop: asyncio.Event) -> None:
-        s = self.settings
-        with contextlib.suppress(KafkaError, OSError):
-            await ensure_topics(s, (*self.topics, s.topic_review, s.topic_dlq))
-        producer = create_producer(s)
-        consumer = create_consumer(s, group_id=s.feedback_group_id)
-        consumer.subscribe(list(self.topics))
-        try:
-            await producer.start()
-            await consumer.start()
-            self.connected = True
-            log.info("feedback_consumer_started", topics=list(self.topics))
-            while not stop.is_set():
-                try:
-                    await run_batches(
-                        consumer,
-                        producer,
-                        self.handle,
-                        max_records=s.feedback_batch_max_items,
-                        max_wait_ms=s.feedback_batch_max_wait_ms,
-                        stop=stop,
-                        on_batch=self._committed,
-                    )
-                except KafkaError as exc:
-                    log.warning("feedback_batch_failed_retrying", error=repr(exc))
-                    await asyncio.sleep(self._backoff)
-                    self._backoff = min(self._backoff * 2, 10.0)
-                    for tp in consumer.assignment():
-                        committed = await consumer.committed(tp)
-                        if committed is None:
-                            await consumer.seek_to_beginning(tp)
-                        else:
-                            consumer.seek(tp, committed)
-        finally:
-            self.connected = False
-            await consumer.stop()
-            await producer.stop()
+    async def readiness(self) -> dict[str, bool]:
+        """``consumer_running``, ``broker_reachable``, ``making_progress`` (the worker's)."""
+        return await self.worker.readiness()
 
     def _take_acked(self) -> list[int]:
         acked, self._acked_requeues = self._acked_requeues, []
@@ -126,9 +92,9 @@ class FeedbackConsumer:
         items: list[ContentItem] = []
         outputs: list[Output] = []
         kinds: dict[str, tuple[type[Message], list[Message]]] = {
-            s.topic_feedback: (FeedbackLabel, labels),  # type: ignore[dict-item]
-            s.topic_classified: (Classification, predictions),  # type: ignore[dict-item]
-            s.topic_raw: (ContentItem, items),  # type: ignore[dict-item]
+            FEEDBACK.name(s): (FEEDBACK.message, labels),  # type: ignore[dict-item]
+            CLASSIFIED.name(s): (CLASSIFIED.message, predictions),  # type: ignore[dict-item]
+            RAW.name(s): (RAW.message, items),  # type: ignore[dict-item]
         }
         for record in records:
             message_type, sink = kinds[record.topic]
@@ -138,7 +104,7 @@ class FeedbackConsumer:
                 self.metrics.dead_letters.labels(topic=record.topic).inc()
                 log.warning("record_dead_lettered", topic=record.topic, reason=exc.reason)
                 outputs.append(
-                    dead_letter(record, stage=STAGE, error=exc.reason, dlq_topic=s.topic_dlq)
+                    dead_letter(record, stage=STAGE, error=exc.reason, dlq_topic=DLQ.name(s))
                 )
         effects = await asyncio.to_thread(
             self.store.apply_batch,
@@ -149,13 +115,12 @@ class FeedbackConsumer:
         )
         self._in_flight = effects
         for _, request in effects.requeue:
-            outputs.append(Output(s.topic_review, request.item_id.encode(), request.encode()))
+            outputs.append(Output(REVIEW.name(s), request.item_id.encode(), request.encode()))
         return outputs
 
     def _committed(self, records: Sequence[Record], outputs: Sequence[Output]) -> None:
         effects, self._in_flight = self._in_flight, None
         self.last_batch_at = time.monotonic()
-        self._backoff = 0.1
         if effects is None:
             return
         for source, n in effects.new_labels.items():

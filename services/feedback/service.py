@@ -22,6 +22,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal, Protocol
 
+# Re-exported: a label the broker did not acknowledge is answered 503 by api.py.
+from shared.kafka.producer import BrokerUnavailable as BrokerUnavailable
+from shared.kafka.producer import Publisher
 from shared.messages import FeedbackLabel
 
 Source = Literal["reviewer", "user_report"]
@@ -106,10 +109,6 @@ class RateLimited(Exception):
         self.retry_after_seconds = retry_after_seconds
 
 
-class BrokerUnavailable(RuntimeError):
-    """The broker did not acknowledge the label; answered 503."""
-
-
 class TokenBuckets:
     """One token bucket per client: ``burst`` reports at once, ``per_minute`` sustained.
 
@@ -137,12 +136,6 @@ class TokenBuckets:
             self._buckets[client] = (tokens, now)
             raise RateLimited(max(1, math.ceil((1.0 - tokens) / self._rate)))
         self._buckets[client] = (tokens - 1.0, now)
-
-
-class Publisher(Protocol):
-    async def send(self, topic: str, key: bytes, value: bytes) -> None:
-        """Return once the broker acknowledged; raise ``BrokerUnavailable`` otherwise."""
-        ...
 
 
 class PredictionLookup(Protocol):

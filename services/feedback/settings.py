@@ -41,6 +41,18 @@ class FeedbackSettings(Settings):
     feedback_batch_max_wait_ms: int = Field(
         200, ge=0, description="Longest wait for a micro-batch to fill."
     )
+    feedback_retry_backoff_max_seconds: float = Field(
+        10.0, gt=0, description="Longest pause before the consumer reconnects or retries a batch."
+    )
+    feedback_connect_backoff_max_seconds: float = Field(
+        5.0, gt=0, description="Longest pause between the report producer's connection attempts."
+    )
+    feedback_stuck_after_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="Unready when records are waiting (lag > 0) and no offset was committed "
+        "for this long.",
+    )
     feedback_refresh_seconds: float = Field(
         15.0,
         gt=0,

@@ -16,7 +16,6 @@ from services.ingest import api
 from services.ingest.auth import ApiKeys
 from services.ingest.metrics import IngestMetrics
 from services.ingest.middleware import BodySizeLimitMiddleware, RequestMetricsMiddleware
-from services.ingest.publisher import KafkaPublisher
 from services.ingest.repository import SqlDedupStore
 from services.ingest.service import IngestService
 from services.ingest.settings import IngestSettings
@@ -24,6 +23,7 @@ from services.ingest.validation import ItemLimits
 from shared.db.migrate import upgrade
 from shared.db.session import make_engine
 from shared.http.readiness import Readiness
+from shared.kafka import BackgroundProducer
 from shared.observability.health import probes_router
 from shared.observability.logging import RequestIdMiddleware
 from shared.version import __version__
@@ -35,7 +35,7 @@ class IngestState:
 
     engine: Engine
     store: SqlDedupStore
-    publisher: KafkaPublisher
+    publisher: BackgroundProducer
     service: IngestService
 
 
@@ -67,7 +67,13 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await asyncio.to_thread(upgrade, settings.database_url)
         engine = make_engine(settings.database_url)
-        publisher = KafkaPublisher(settings)
+        publisher = BackgroundProducer(
+            settings,
+            name="ingest-producer",
+            produce_timeout_seconds=settings.ingest_produce_timeout_seconds,
+            connect_backoff_max_seconds=settings.ingest_connect_backoff_max_seconds,
+            readiness_timeout_seconds=settings.ingest_readiness_timeout_seconds,
+        )
         try:
             await publisher.start()
             store = SqlDedupStore(engine)

@@ -17,13 +17,12 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Literal, NoReturn, Protocol
+from typing import Literal, NoReturn
 
 import structlog
 
 from services.ingest.dedup import Claim, DedupStore, dedup_keys
 from services.ingest.metrics import IngestMetrics
-from services.ingest.publisher import BrokerUnavailable
 from services.ingest.repository import StoreUnavailable
 from services.ingest.schemas import ItemIn, ItemStatus
 from services.ingest.validation import (
@@ -34,17 +33,12 @@ from services.ingest.validation import (
     parse_item,
 )
 from shared.http.errors import FieldError
+from shared.kafka.producer import BrokerUnavailable, Publisher
 from shared.messages import ContentItem
 
 log = structlog.get_logger(__name__)
 
-__all__ = ["BrokerUnavailable", "IngestService", "ItemRejected", "StoreUnavailable"]
-
-
-class Publisher(Protocol):
-    async def send(self, topic: str, key: bytes, value: bytes) -> None:
-        """Return once the broker acknowledged; raise ``BrokerUnavailable`` otherwise."""
-        ...
+__all__ = ["BrokerUnavailable", "IngestService", "ItemRejected", "Publisher", "StoreUnavailable"]
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,6 @@ runs the review.requests consumer, the outbox relay and the queue gauges."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -26,7 +25,7 @@ from shared.db.migrate import upgrade
 from shared.db.session import make_engine
 from shared.http.lifespan import BackgroundTasks
 from shared.http.readiness import Check, Readiness
-from shared.kafka import create_producer, ensure_topics
+from shared.kafka import create_producer
 from shared.observability.health import probes_router
 from shared.observability.logging import RequestIdMiddleware
 from shared.stopping import sleep_or_stop
@@ -71,9 +70,19 @@ def create_app(
         consumer = consumer_box.get("consumer")
         return consumer is not None and consumer.running
 
-    checks: dict[str, Check] = {"database": database_reachable}
-    if run_kafka:
-        checks["consumer_running"] = consumer_running
+    async def making_progress() -> bool:
+        consumer = consumer_box.get("consumer")
+        return consumer is not None and not consumer.worker.stuck()
+
+    def checks() -> dict[str, Check]:
+        now: dict[str, Check] = {"database": database_reachable}
+        if run_kafka:
+            now["consumer_running"] = consumer_running
+            consumer = consumer_box.get("consumer")
+            if consumer is not None and consumer.running:
+                now["making_progress"] = making_progress  # only while the consumer runs
+        return now
+
     readiness = Readiness(checks, timeout_seconds=1.0)
 
     @asynccontextmanager
@@ -87,11 +96,6 @@ def create_app(
         producer = create_producer(settings) if run_kafka else None
         try:
             if producer is not None:
-                with contextlib.suppress(Exception):
-                    await ensure_topics(
-                        settings,
-                        (settings.topic_review, settings.topic_feedback, settings.topic_dlq),
-                    )
                 await producer.start()
                 consumer = ReviewConsumer(settings, database, metrics)
                 consumer_box["consumer"] = consumer

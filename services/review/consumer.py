@@ -12,19 +12,32 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import structlog
-from aiokafka.errors import KafkaError
 from sqlalchemy.orm import Session
 
 from services.review.database import ReviewDatabase
 from services.review.metrics import ReviewMetrics
 from services.review.service import store_request
 from services.review.settings import ReviewSettings
-from shared.kafka import Output, create_consumer, create_producer, dead_letter, run_batches
+from shared.kafka import ConsumerWorker, Output, WorkerConfig, dead_letter
 from shared.kafka.batch import Record
+from shared.kafka.topics import DLQ, REVIEW
 from shared.messages import MessageError, ReviewRequest
-from shared.stopping import sleep_or_stop
 
 log = structlog.get_logger("services.review.consumer")
+
+
+def worker_config(settings: ReviewSettings) -> WorkerConfig:
+    """The review service's consumer group on ``review.requests``."""
+    s = settings
+    return WorkerConfig(
+        name="review",
+        topics=(REVIEW.name(s),),
+        group_id=s.review_group_id,
+        max_records=s.review_batch_max_items,
+        max_wait_ms=s.review_batch_max_wait_ms,
+        backoff_max_seconds=s.review_retry_backoff_max_seconds,
+        stuck_after_seconds=s.review_stuck_after_seconds,
+    )
 
 
 def store_batch(
@@ -50,7 +63,7 @@ def store_batch(
 
 
 class ReviewConsumer:
-    """The consumer group member; ``run(stop)`` retries failures until ``stop``."""
+    """The consumer group member on ``review.requests``: the shared worker, this handler."""
 
     def __init__(
         self, settings: ReviewSettings, database: ReviewDatabase, metrics: ReviewMetrics
@@ -58,60 +71,24 @@ class ReviewConsumer:
         self._settings = settings
         self._database = database
         self._metrics = metrics
-        self.running = False
-        self._backoff = 0.1
+        self.worker = ConsumerWorker(settings, worker_config(settings), self._handle)
+
+    @property
+    def running(self) -> bool:
+        return self.worker.running
 
     async def run(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                await self._consume(stop)
-            except Exception as exc:
-                log.warning("review_consumer_failed_retrying", error=repr(exc))
-                await sleep_or_stop(stop, self._backoff)
-                self._backoff = min(
-                    self._backoff * 2, self._settings.review_retry_backoff_max_seconds
-                )
+        """Consume until ``stop``; failures are retried with backoff."""
+        await self.worker.run(stop)
 
-    async def _consume(self, stop: asyncio.Event) -> None:
-        s = self._settings
-        producer = create_producer(s)
-        consumer = create_consumer(s, group_id=s.review_group_id)
-        consumer.subscribe([s.topic_review])
-        try:
-            await producer.start()
-            await consumer.start()
-            self.running = True
-            log.info("consumer_started", topic=s.topic_review, group_id=s.review_group_id)
-            while not stop.is_set():
-                try:
-                    await run_batches(
-                        consumer,
-                        producer,
-                        self._handle,
-                        max_records=s.review_batch_max_items,
-                        max_wait_ms=s.review_batch_max_wait_ms,
-                        stop=stop,
-                    )
-                except KafkaError as exc:
-                    # Dead letters not acknowledged: nothing committed; rewind and retry.
-                    log.warning("review_batch_failed_retrying", error=repr(exc))
-                    for tp in consumer.assignment():
-                        committed = await consumer.committed(tp)
-                        if committed is None:
-                            await consumer.seek_to_beginning(tp)
-                        else:
-                            consumer.seek(tp, committed)
-                    await sleep_or_stop(stop, self._backoff)
-        finally:
-            self.running = False
-            await consumer.stop()
-            await producer.stop()
+    async def readiness(self) -> dict[str, bool]:
+        """``consumer_running``, ``broker_reachable``, ``making_progress`` (the worker's)."""
+        return await self.worker.readiness()
 
     async def _handle(self, records: Sequence[Record]) -> Sequence[Output]:
         stored, duplicates, letters = await asyncio.to_thread(
-            self._database.run, store_batch, records, self._settings.topic_dlq
+            self._database.run, store_batch, records, DLQ.name(self._settings)
         )
-        self._backoff = 0.1
         self._metrics.requests_stored.labels(result="stored").inc(stored)
         self._metrics.requests_stored.labels(result="duplicate").inc(duplicates)
         self._metrics.requests_stored.labels(result="dead_lettered").inc(len(letters))

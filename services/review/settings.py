@@ -59,6 +59,12 @@ class ReviewSettings(Settings):
     review_retry_backoff_max_seconds: float = Field(
         5.0, gt=0, description="Longest pause before reconnecting to the broker after a failure."
     )
+    review_stuck_after_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="Unready when review requests are waiting (lag > 0) and no offset was "
+        "committed for this long.",
+    )
     review_session_cookie_name: str = Field(
         "tagstream_review_session", description="Name of the web UI's session cookie."
     )

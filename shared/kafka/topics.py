@@ -1,23 +1,90 @@
-"""Creating tagstream's topics (the embedded default; Strimzi declares them in Kubernetes)."""
+"""The topic catalogue: every topic tagstream uses, its name setting, message and key.
+
+One declaration that producers, consumers, the CLI and the schema generator read; the
+names themselves are settings (``TAGSTREAM_TOPIC_RAW`` …) so deployments can prefix them.
+
+Topics are created only by ``tagstream topics create``, the local runner ``tagstream up``,
+the init job, or Strimzi in Kubernetes: never by a service, whose client may lack the
+right to create them in production and whose guess of partitions would be wrong there.
+
+Keys: every record of an item is keyed by its item id, so one item's records stay on one
+partition in order, and consumers dedup on it. ``content.classified`` is keyed by item id
+but is not a last-value-per-key log: feedback keeps each model version's decision of an
+item (stable and canary alike) to measure each version's accuracy, so compacting it would
+lose history that is still read.
+"""
 
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from shared.kafka.clients import client_options
+from shared.messages import (
+    Classification,
+    ContentItem,
+    DeadLetter,
+    FeedbackLabel,
+    Message,
+    ModelEvent,
+    ReviewRequest,
+)
 from shared.settings import Settings
 
 
+@dataclass(frozen=True)
+class Topic:
+    """One topic: the setting naming it, its message and its key."""
+
+    setting: str
+    message: type[Message]
+    #: The message field the record key is (UTF-8), or a description when it is not one.
+    key: str
+
+    @property
+    def default(self) -> str:
+        """The name when no setting overrides it (the setting's default)."""
+        default: str = Settings.model_fields[self.setting].default
+        return default
+
+    def name(self, settings: Settings) -> str:
+        """This topic's name under ``settings``."""
+        name: str = getattr(settings, self.setting)
+        return name
+
+
+RAW = Topic("topic_raw", ContentItem, key="item_id")
+CLASSIFIED = Topic("topic_classified", Classification, key="item_id")
+REVIEW = Topic("topic_review", ReviewRequest, key="item_id")
+FEEDBACK = Topic("topic_feedback", FeedbackLabel, key="item_id")
+MODELS = Topic("topic_models", ModelEvent, key="model_name")
+#: A dead letter keeps the key of the record that failed (so a replay lands where it was).
+DLQ = Topic("topic_dlq", DeadLetter, key="the original record's key")
+#: A canary's decisions in shadow mode: recorded, never acted on.
+SHADOW = Topic("topic_shadow", Classification, key="item_id")
+
+#: Every topic, in pipeline order.
+CATALOGUE: tuple[Topic, ...] = (RAW, CLASSIFIED, REVIEW, FEEDBACK, MODELS, DLQ, SHADOW)
+
+
+def topic_names(settings: Settings) -> tuple[str, ...]:
+    """Every topic tagstream uses under ``settings``, in pipeline order."""
+    return tuple(topic.name(settings) for topic in CATALOGUE)
+
+
 async def ensure_topics(settings: Settings, topics: tuple[str, ...] | None = None) -> list[str]:
-    """Create the topics that do not exist yet; returns the ones created."""
+    """Create the topics that do not exist yet; returns the ones created.
+
+    For the application layer (CLI, local runner, init job) and test fixtures only.
+    """
     admin = AIOKafkaAdminClient(**client_options(settings))
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        missing = [t for t in (topics or settings.topics) if t not in existing]
+        missing = [t for t in (topics or topic_names(settings)) if t not in existing]
         if missing:
             specs = [
                 NewTopic(t, settings.kafka_partitions, settings.kafka_replication_factor)

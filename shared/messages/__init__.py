@@ -1,4 +1,6 @@
-"""Message contracts, one module per topic. JSON Schemas are generated into ``schemas/``."""
+"""Message contracts, one module per topic. JSON Schemas are generated into ``schemas/``.
+
+Which message travels on which topic is the topic catalogue's (``shared.kafka.topics``)."""
 
 from shared.messages.base import (
     CONSUMER_EXTRA,
@@ -14,21 +16,9 @@ from shared.messages.feedback import FeedbackLabel
 from shared.messages.models import ModelEvent
 from shared.messages.review import ReviewRequest
 
-#: default topic name -> the message on it (topic names themselves are settings)
-MESSAGES: dict[str, type[Message]] = {
-    "content.raw": ContentItem,
-    "content.classified": Classification,
-    "review.requests": ReviewRequest,
-    "content.dlq": DeadLetter,
-    "feedback.labels": FeedbackLabel,
-    "models.events": ModelEvent,
-    "content.shadow": Classification,
-}
-
 __all__ = [
     "CONSUMER_EXTRA",
     "MAX_MESSAGE_BYTES",
-    "MESSAGES",
     "NEEDS_REVIEW",
     "Classification",
     "ContentItem",

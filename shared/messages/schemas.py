@@ -13,7 +13,7 @@ import json
 import sys
 from pathlib import Path
 
-from shared.messages import MESSAGES
+from shared.kafka.topics import CATALOGUE
 from shared.messages.compatibility import breaking_changes
 
 SCHEMA_DIR = Path(__file__).parent / "schemas"
@@ -21,8 +21,11 @@ SCHEMA_DIR = Path(__file__).parent / "schemas"
 
 def render() -> dict[str, str]:
     return {
-        f"{topic}.json": json.dumps(model.model_json_schema(), indent=2, sort_keys=True) + "\n"
-        for topic, model in MESSAGES.items()
+        f"{topic.default}.json": json.dumps(
+            topic.message.model_json_schema(), indent=2, sort_keys=True
+        )
+        + "\n"
+        for topic in CATALOGUE
     }
 
 

@@ -29,6 +29,7 @@ from rich.table import Table
 
 from shared.kafka import Output, create_producer
 from shared.kafka.batch import produce_all
+from shared.kafka.topics import topic_names
 from shared.messages import DeadLetter, MessageError
 from shared.settings import Settings
 from tagstream.cli.common import err, load_settings, out
@@ -97,7 +98,7 @@ async def _replay_partition(
     limit: int | None,
     stage: str | None,
 ) -> None:
-    replayable = set(settings.topics) - {settings.topic_dlq}
+    replayable = set(topic_names(settings)) - {settings.topic_dlq}
     while (position := await consumer.position(tp)) < end:
         fetched = await consumer.getmany(
             tp, timeout_ms=FETCH_TIMEOUT_MS, max_records=FETCH_MAX_RECORDS

@@ -20,6 +20,7 @@ from aiokafka.structs import ConsumerRecord, TopicPartition
 from rich.table import Table
 
 from shared.kafka import client_options, ensure_topics
+from shared.kafka.topics import topic_names
 from shared.settings import Settings
 from tagstream.cli.common import err, load_settings, out
 
@@ -203,10 +204,11 @@ def create_cmd() -> None:
     """Create tagstream's topics that do not exist yet (TAGSTREAM_KAFKA_PARTITIONS each)."""
     settings = load_settings()
     created: list[str] = run_kafka(ensure_topics(settings), settings)
-    for topic in settings.topics:
+    names = topic_names(settings)
+    for topic in names:
         state = "created" if topic in created else "exists"
         out.print(f"{topic:<24} {state}", highlight=False)
-    out.print(f"{len(created)} created, {len(settings.topics) - len(created)} already there")
+    out.print(f"{len(created)} created, {len(names) - len(created)} already there")
 
 
 async def _offsets(settings: Settings) -> dict[str, tuple[int, int]]:
@@ -239,7 +241,7 @@ def list_cmd(
     settings = load_settings()
     found: dict[str, tuple[int, int]] = run_kafka(_offsets(settings), settings)
     table = Table("topic", "partitions", "records", title=settings.kafka_bootstrap_servers)
-    names = list(settings.topics)
+    names = list(topic_names(settings))
     if show_all:
         names += sorted(set(found) - set(names))
     for name in names:

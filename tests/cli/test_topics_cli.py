@@ -11,6 +11,7 @@ from typer.testing import CliRunner, Result
 
 from shared.kafka import Output, create_producer
 from shared.kafka.batch import produce_all
+from shared.kafka.topics import topic_names
 from shared.settings import Settings
 from tagstream.cli.main import app
 
@@ -102,6 +103,6 @@ async def test_create_then_list(kafka_settings: Settings) -> None:
 
     listed = await invoke(kafka_settings, "topics", "list")
     assert listed.exit_code == 0, listed.output
-    for topic in kafka_settings.topics:
+    for topic in topic_names(kafka_settings):
         row = next(line for line in listed.stdout.splitlines() if topic in line)
         assert "│ 4 " in row

@@ -20,6 +20,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from shared.kafka.topics import topic_names
 from shared.settings import Settings
 from tests.deploy.settings_env import build, unknown_variables
 from tests.deploy.tools import ROOT, run, tool
@@ -139,7 +140,7 @@ def test_strimzi_resources_are_well_formed(overlay: str) -> None:
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_every_topic_tagstream_uses_is_declared(overlay: str) -> None:
     declared = {t["spec"]["topicName"] for t in of_kind(overlay, "KafkaTopic").values()}
-    assert declared == set(Settings().topics) | {"content.shadow"}
+    assert declared == set(topic_names(Settings()))
 
 
 def config(overlay: str) -> dict[str, str]:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TypeVar
 
 import httpx
 import pytest
@@ -24,6 +23,7 @@ from shared.ml.training import train
 from shared.registry import ModelRegistry
 from shared.settings import Settings
 from tests.fixtures.data import synthetic_rows, write_rows
+from tests.fixtures.kafka import eventually
 from tests.services.classifier.conftest import (
     classifier_settings,
     clear_item,
@@ -36,8 +36,6 @@ from tests.services.classifier.conftest import (
 )
 
 pytestmark = pytest.mark.kafka
-
-T = TypeVar("T")
 
 
 def client(app: FastAPI) -> httpx.AsyncClient:
@@ -188,19 +186,6 @@ def lag(metrics: ClassifierMetrics) -> float:
     return sum(
         sample("tagstream_classifier_consumer_lag", {"partition": str(p)}) or 0 for p in range(4)
     )
-
-
-async def eventually(
-    probe: Callable[[], Awaitable[T]], until: Callable[[T], bool], within: float = 20.0
-) -> T:
-    """``probe()`` until its value satisfies ``until`` or ``within`` seconds passed."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    checks = await probe()
-    while not until(checks) and loop.time() < deadline:
-        await asyncio.sleep(0.1)
-        checks = await probe()
-    return checks
 
 
 async def test_a_promoted_version_is_served_without_a_restart(

@@ -12,8 +12,8 @@ import pytest
 from fastapi import FastAPI
 
 from services.feedback.app import create_app
-from services.feedback.service import BrokerUnavailable
 from services.feedback.settings import FeedbackSettings
+from shared.kafka import BrokerUnavailable
 from shared.messages import FeedbackLabel
 from shared.settings import Settings
 from tests.fixtures.kafka import read_topic

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import httpx
 import pytest
 from prometheus_client import CollectorRegistry
 
@@ -61,6 +62,10 @@ async def test_labels_predictions_and_items_reach_the_store(
             ReviewRequest.decode, await read_topic(settings, settings.topic_review, expect=1)
         )
         [row] = state.store.accuracy()
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://feedback") as http:
+            ready = (await http.get("/readyz")).json()["checks"]
+    assert ready == {"database": True, "broker": True, "making_progress": True}
     assert request.item_id == "x"
     assert (row.model_version, row.samples, row.correct) == ("v1", 1, 1)
     assert metrics.get_sample_value("tagstream_feedback_labels_total", {"source": "reviewer"}) == 3

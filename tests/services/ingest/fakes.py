@@ -10,7 +10,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import replace
 
 from services.ingest.dedup import Claim, DedupKeys, StoredItem, resolve
-from services.ingest.publisher import BrokerUnavailable
+from shared.kafka import BrokerUnavailable
 
 
 class MemoryDedupStore:

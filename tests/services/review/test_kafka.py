@@ -7,6 +7,7 @@ import asyncio
 import json
 from datetime import UTC, datetime
 
+import httpx
 import pytest
 from prometheus_client import CollectorRegistry
 
@@ -61,6 +62,10 @@ async def test_requests_are_queued_once_and_labels_are_relayed(topics: Settings)
         await wait_for(lambda: database.run(service.review_stats, now).queue_depth == 1)
         dead = await read_topic(settings, settings.topic_dlq, expect=1)
         assert len(dead) == 1
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://review") as http:
+            ready = (await http.get("/readyz")).json()["checks"]
+        assert ready == {"database": True, "consumer_running": True, "making_progress": True}
 
         def claim_and_label() -> str:
             with database.sessions.begin() as session:

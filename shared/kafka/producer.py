@@ -1,38 +1,62 @@
-"""The producer to ``content.raw``: connects in the background, never blocks start-up.
+"""A producer that connects in the background and never blocks start-up.
 
-A broker that is down when ingest starts only makes ingest unready; the producer keeps
-trying and takes traffic once connected. A send that the broker does not acknowledge
-within the timeout raises ``BrokerUnavailable``: the write may still happen, so callers
-answer 503 and keep the item's id for the retry (downstream is idempotent on item id).
+A broker that is down when a service starts only makes it unready: the producer keeps
+trying (jittered backoff up to a cap the service sets) and takes traffic once
+connected. A send that the broker does not acknowledge within the timeout raises
+``BrokerUnavailable``: the write may still happen, so callers answer 503 and keep the
+record's key for the retry (consumers downstream are idempotent on it).
+
+``Publisher`` is what the services' logic depends on; tests pass in-memory ones.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import Any, Protocol
 
 import structlog
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from services.ingest.settings import IngestSettings
-from shared.kafka import create_producer
+from shared.kafka.backoff import Backoff
+from shared.kafka.clients import create_producer
+from shared.settings import Settings
 
 log = structlog.get_logger(__name__)
-
-_FIRST_RETRY_SECONDS = 0.1
 
 
 class BrokerUnavailable(RuntimeError):
     """The broker did not acknowledge a record (down, unreachable or too slow)."""
 
 
-class KafkaPublisher:
-    def __init__(self, settings: IngestSettings) -> None:
+class Publisher(Protocol):
+    async def send(self, topic: str, key: bytes, value: bytes) -> None:
+        """Return once the broker acknowledged; raise ``BrokerUnavailable`` otherwise."""
+        ...
+
+
+class BackgroundProducer:
+    """``Publisher`` on an aiokafka producer (acks=all) that connects in the background."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        name: str,
+        produce_timeout_seconds: float,
+        connect_backoff_max_seconds: float,
+        readiness_timeout_seconds: float = 2.0,
+        **producer_options: Any,
+    ) -> None:
         self._settings = settings
+        self._name = name
+        self._timeout = produce_timeout_seconds
+        self._readiness_timeout = readiness_timeout_seconds
+        self._backoff = Backoff(connect_backoff_max_seconds)
+        self._options = producer_options
         self._producer: AIOKafkaProducer | None = None
         self._connecting: asyncio.Task[None] | None = None
-        self._timeout = settings.ingest_produce_timeout_seconds
         self._connected = asyncio.Event()
 
     @property
@@ -41,26 +65,32 @@ class KafkaPublisher:
 
     async def start(self) -> None:
         """Begin connecting in the background and return at once."""
-        self._connecting = asyncio.create_task(self._connect(), name="ingest-producer-connect")
+        self._connecting = asyncio.create_task(self._connect(), name=f"{self._name}-connect")
 
     async def _connect(self) -> None:
-        delay = _FIRST_RETRY_SECONDS
         while True:
-            producer = create_producer(self._settings)
+            producer = create_producer(self._settings, **self._options)
             try:
                 await producer.start()
             except asyncio.CancelledError:
+                # stop() while connecting: close what start() opened, then end.
                 await producer.stop()
                 raise
             except (KafkaError, OSError) as exc:
                 await producer.stop()
-                log.warning("producer_connect_failed", error=str(exc), retry_in_s=delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self._settings.ingest_connect_backoff_max_seconds)
+                delay = self._backoff.next()
+                log.warning(
+                    "producer_connect_failed", producer=self._name, error=str(exc), retry_in_s=delay
+                )
+                await asyncio.sleep(delay)  # stop() cancels this task: the wait ends with it
                 continue
             self._producer = producer
             self._connected.set()
-            log.info("producer_connected", bootstrap=self._settings.kafka_bootstrap_servers)
+            log.info(
+                "producer_connected",
+                producer=self._name,
+                bootstrap=self._settings.kafka_bootstrap_servers,
+            )
             return
 
     async def wait_connected(self) -> None:
@@ -84,12 +114,12 @@ class KafkaPublisher:
     async def reachable(self) -> bool:
         """Connected, and the broker answers a metadata request in the readiness timeout."""
         producer = self._producer
-        timeout = self._settings.ingest_readiness_timeout_seconds
         if producer is None:
             return False
         try:
             # shielded by aiokafka: timing out here does not cancel the refresh itself
-            return bool(await asyncio.wait_for(producer.client.force_metadata_update(), timeout))
+            update = producer.client.force_metadata_update()
+            return bool(await asyncio.wait_for(update, self._readiness_timeout))
         except (TimeoutError, KafkaError):
             return False
 
