@@ -18,7 +18,10 @@ from prometheus_client import CollectorRegistry
 from services.classifier.consumer import ClassifierRunner, RegistryFactory, open_registry
 from services.classifier.metrics import ClassifierMetrics
 from services.classifier.settings import ClassifierSettings
+from shared.db.schema_check import SchemaCheck
+from shared.db.session import make_engine
 from shared.observability.health import probes_router
+from shared.registry.tables import SCHEMA as REGISTRY_SCHEMA
 
 log = structlog.get_logger("services.classifier")
 
@@ -32,9 +35,15 @@ def create_app(
     """The app; nothing is opened until its lifespan starts."""
     metrics = ClassifierMetrics(metrics_registry or CollectorRegistry())
     runner = ClassifierRunner(settings, metrics, registry_factory=registry_factory)
+    schema = SchemaCheck(REGISTRY_SCHEMA)  # the registry it serves from
+
+    async def readiness() -> dict[str, bool]:
+        return {**await runner.readiness(), "schema": await schema()}
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings.database_url)
+        await schema.attach(engine)  # says at once what to run if unmigrated
         stop = asyncio.Event()
         task = asyncio.create_task(runner.run(stop), name="classifier-runner")
         task.add_done_callback(_report_exit)
@@ -52,12 +61,13 @@ def create_app(
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            engine.dispose()
             log.info("classifier_stopped")
 
     app = FastAPI(title="tagstream classifier", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.runner = runner
     app.state.metrics = metrics
-    app.include_router(probes_router(runner.readiness, metrics.registry))
+    app.include_router(probes_router(readiness, metrics.registry))
     return app
 
 

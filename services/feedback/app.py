@@ -28,12 +28,14 @@ from services.feedback.service import (
     TokenBuckets,
 )
 from services.feedback.settings import FeedbackSettings
-from shared.db.migrate import upgrade
+from services.feedback.tables import SCHEMA
+from shared.db.schema_check import SchemaCheck
 from shared.db.session import make_engine
 from shared.kafka import create_producer
 from shared.observability.health import probes_router
 from shared.observability.logging import RequestIdMiddleware
 from shared.registry import ModelRegistry
+from shared.registry.tables import SCHEMA as REGISTRY_SCHEMA
 from shared.security import ApiKeys
 
 log = structlog.get_logger("services.feedback")
@@ -131,11 +133,12 @@ def create_app(
     and ``monitor`` turn the consumer and the refresh loop off (tests drive them)."""
     metrics = FeedbackMetrics(metrics_registry or CollectorRegistry())
     holder: dict[str, FeedbackState] = {}
+    schema = SchemaCheck(SCHEMA, REGISTRY_SCHEMA)  # its tables, and the registry it reads
 
     async def readiness() -> Mapping[str, bool]:
         state = holder.get("state")
         if state is None:
-            return {"database": False, "broker": False}
+            return {"database": False, "broker": False, "schema": False}
         try:
             await asyncio.wait_for(asyncio.to_thread(state.store.ping), 2.0)
             database = True
@@ -144,12 +147,12 @@ def create_app(
         broker = not isinstance(state.publisher, KafkaPublisher) or state.publisher.connected
         if state.consumer is not None:
             broker = broker and state.consumer.connected
-        return {"database": database, "broker": broker}
+        return {"database": database, "broker": broker, "schema": await schema()}
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await asyncio.to_thread(upgrade, settings.database_url)
         engine = make_engine(settings.database_url)
+        await schema.attach(engine)  # says at once what to run if unmigrated
         stop = asyncio.Event()
         tasks: list[asyncio.Task[None]] = []
         own_publisher = KafkaPublisher(settings) if publisher is None else None

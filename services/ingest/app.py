@@ -21,8 +21,9 @@ from services.ingest.publisher import KafkaPublisher
 from services.ingest.repository import SqlDedupStore
 from services.ingest.service import IngestService
 from services.ingest.settings import IngestSettings
+from services.ingest.tables import SCHEMA
 from services.ingest.validation import ItemLimits
-from shared.db.migrate import upgrade
+from shared.db.schema_check import SchemaCheck
 from shared.db.session import make_engine
 from shared.observability.health import probes_router
 from shared.observability.logging import RequestIdMiddleware
@@ -39,14 +40,16 @@ class IngestState:
 
 
 class Readiness:
-    """Database and broker reachable; cached briefly so probes cannot load either."""
+    """Database migrated and reachable, broker reachable; cached briefly so probes cannot
+    load either."""
 
     def __init__(self, settings: IngestSettings) -> None:
         self._timeout = settings.ingest_readiness_timeout_seconds
         self._ttl = settings.ingest_readiness_cache_seconds
         self._state: IngestState | None = None
         self._checked_at = float("-inf")
-        self._checks: dict[str, bool] = {"database": False, "broker": False}
+        self._checks: dict[str, bool] = {"database": False, "broker": False, "schema": False}
+        self.schema = SchemaCheck(SCHEMA)
         self._lock = asyncio.Lock()
 
     def attach(self, state: IngestState | None) -> None:
@@ -63,9 +66,11 @@ class Readiness:
     async def _check(self) -> dict[str, bool]:
         state = self._state
         if state is None:
-            return {"database": False, "broker": False}
-        database, broker = await asyncio.gather(self._database(state), state.publisher.reachable())
-        return {"database": database, "broker": broker}
+            return {"database": False, "broker": False, "schema": False}
+        database, broker, schema = await asyncio.gather(
+            self._database(state), state.publisher.reachable(), self.schema()
+        )
+        return {"database": database, "broker": broker, "schema": schema}
 
     async def _database(self, state: IngestState) -> bool:
         try:
@@ -81,8 +86,8 @@ def create_app(settings: IngestSettings, registry: CollectorRegistry | None = No
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await asyncio.to_thread(upgrade, settings.database_url)
         engine = make_engine(settings.database_url)
+        await readiness.schema.attach(engine)  # says at once what to run if unmigrated
         publisher = KafkaPublisher(settings)
         try:
             await publisher.start()

@@ -1,4 +1,4 @@
-"""The review app factory: ``create_app(settings)``; the lifespan migrates the database and
+"""The review app factory: ``create_app(settings)``; the lifespan opens the database and
 runs the review.requests consumer, the outbox relay and the queue gauges."""
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from services.review.metrics import ReviewMetrics
 from services.review.outbox import OutboxRelay
 from services.review.service import ReviewPolicy, review_stats
 from services.review.settings import ReviewSettings
-from shared.db.migrate import upgrade
+from services.review.tables import SCHEMA
+from shared.db.schema_check import SchemaCheck
 from shared.db.session import make_engine
 from shared.kafka import create_producer, ensure_topics
 from shared.observability.health import probes_router
@@ -53,10 +54,12 @@ def create_app(
     """The review API and web UI. ``run_kafka=False`` (tests) serves HTTP only."""
     metrics = ReviewMetrics(registry if registry is not None else CollectorRegistry())
     consumer_box: dict[str, ReviewConsumer] = {}
+    schema = SchemaCheck(SCHEMA)
 
     async def readiness() -> Mapping[str, bool]:
         database: ReviewDatabase | None = getattr(app.state, "review_db", None)
         checks = {"database": database is not None and await _ping(database)}
+        checks["schema"] = await schema()
         if run_kafka:
             consumer = consumer_box.get("consumer")
             checks["consumer_running"] = consumer is not None and consumer.running
@@ -64,8 +67,8 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await asyncio.to_thread(upgrade, settings.database_url)
         engine = make_engine(settings.database_url)
+        await schema.attach(engine)  # says at once what to run if unmigrated
         database = ReviewDatabase.open(engine, policy_from(settings, metrics))
         app.state.review_db = database
         stop = asyncio.Event()

@@ -18,11 +18,13 @@ from services.rollout.prometheus import PrometheusClient
 from services.rollout.repository import RolloutStore
 from services.rollout.service import EventPublisher, KafkaEvents, RolloutController
 from services.rollout.settings import RolloutSettings
-from shared.db.migrate import upgrade
+from services.rollout.tables import SCHEMA
+from shared.db.schema_check import SchemaCheck
 from shared.db.session import make_engine
 from shared.observability.health import probes_router
 from shared.observability.logging import RequestIdMiddleware
 from shared.registry import ModelRegistry
+from shared.registry.tables import SCHEMA as REGISTRY_SCHEMA
 from shared.security import ApiKeys
 
 log = structlog.get_logger("services.rollout")
@@ -44,21 +46,22 @@ def create_app(
     leaves ticking to the caller (tests)."""
     metrics = RolloutMetrics(metrics_registry or CollectorRegistry())
     holder: dict[str, RolloutStore] = {}
+    schema = SchemaCheck(SCHEMA, REGISTRY_SCHEMA)  # its tables, and the registry it drives
 
     async def readiness() -> Mapping[str, bool]:
         store = holder.get("store")
         if store is None:
-            return {"database": False}
+            return {"database": False, "schema": False}
         try:
             await asyncio.wait_for(asyncio.to_thread(store.ping), 2.0)
         except Exception:
-            return {"database": False}
-        return {"database": True}
+            return {"database": False, "schema": False}
+        return {"database": True, "schema": await schema()}
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await asyncio.to_thread(upgrade, settings.database_url)
         engine = make_engine(settings.database_url)
+        migrated = await schema.attach(engine)  # says at once what to run if not
         prometheus = (
             PrometheusClient(
                 settings.prometheus_url, timeout_seconds=settings.rollout_query_timeout_seconds
@@ -86,7 +89,7 @@ def create_app(
                 log.warning("no_prometheus", hint=NO_PROMETHEUS_HINT)
             else:
                 metrics.prometheus_up.set(1 if await prometheus.ready() else 0)
-            active = await asyncio.to_thread(store.active)
+            active = await asyncio.to_thread(store.active) if migrated else None
             if active is not None:
                 metrics.show(active)
             if run_loop:

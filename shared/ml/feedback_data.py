@@ -17,9 +17,8 @@ import json
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import column, select, table
+from sqlalchemy import column, inspect, select, table
 
-from shared.db.migrate import upgrade
 from shared.db.session import make_engine
 from shared.ml.data import LabeledItem, Splits, check_no_leakage
 from shared.ml.text import prepare_text
@@ -96,10 +95,11 @@ def gold_set(rows: Iterable[GoldRow], approved_tags: Collection[str]) -> GoldSet
 
 def read_gold_rows(database_url: str) -> list[GoldRow]:
     """Agreed gold labels whose item text is known, from the feedback store."""
-    upgrade(database_url)  # a store that never ran is an empty one, not an error
     engine = make_engine(database_url)
     try:
         with engine.connect() as connection:
+            if not inspect(connection).has_table(_gold.name):
+                return []  # a store that never ran is an empty one, not an error
             rows = connection.execute(
                 select(_gold.c.item_id, _items.c.title, _items.c.description, _gold.c.tag)
                 .join(_items, _items.c.item_id == _gold.c.item_id)

@@ -9,6 +9,7 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
+from shared.db.migrate import SchemaNotUpgraded
 from shared.ml.data import DataError
 from shared.ml.onnx_export import ParityError
 from shared.registry import RegistryError
@@ -17,7 +18,7 @@ from shared.settings import Settings
 out = Console()
 err = Console(stderr=True)
 
-USER_ERRORS = (DataError, ParityError, RegistryError, FileNotFoundError)
+USER_ERRORS = (DataError, ParityError, RegistryError, SchemaNotUpgraded, FileNotFoundError)
 
 
 def load_settings() -> Settings:

@@ -52,7 +52,7 @@ def add(
             err.print("[red]error:[/red] the password needs at least 8 characters")
             raise typer.Exit(2)
     settings = load_settings()
-    upgrade(settings.database_url)
+    _migrate_review_tables(settings.database_url)
     engine = make_engine(settings.database_url)
     try:
         with make_session_factory(engine, immediate=True).begin() as session:
@@ -72,7 +72,7 @@ def list_cmd() -> None:
     from services.review.auth import list_accounts
 
     settings = load_settings()
-    upgrade(settings.database_url)
+    _migrate_review_tables(settings.database_url)
     engine = make_engine(settings.database_url)
     try:
         with make_session_factory(engine).begin() as session:
@@ -81,3 +81,10 @@ def list_cmd() -> None:
         engine.dispose()
     for account, created in accounts:
         out.print(f"{account.name}\t{account.role}\t{created.isoformat()}", highlight=False)
+
+
+def _migrate_review_tables(url: str) -> None:
+    # The accounts are the review service's tables: only its chain is migrated here.
+    from services.review.tables import SCHEMA
+
+    upgrade(url, SCHEMA)

@@ -21,12 +21,12 @@ pytestmark = pytest.mark.kafka
 
 
 async def test_labels_predictions_and_items_reach_the_store(
-    topics: Settings, database_url: str, tmp_path: Path
+    topics: Settings, migrated_database_url: str, tmp_path: Path
 ) -> None:
     settings = FeedbackSettings(
         **{
             **topics.model_dump(),
-            "database_url": database_url,
+            "database_url": migrated_database_url,
             "feedback_batch_max_wait_ms": 20,
             "feedback_group_id": f"fb-{tmp_path.name}",
         }

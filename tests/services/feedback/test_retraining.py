@@ -11,12 +11,12 @@ from services.feedback.metrics import FeedbackMetrics
 from services.feedback.repository import FeedbackStore
 from services.feedback.retraining import FeedbackMonitor, TriggerInputs, decide
 from services.feedback.settings import FeedbackSettings
-from shared.db.migrate import upgrade
 from shared.db.session import make_engine
 from shared.ml.feedback_data import label_ids_hash
 from shared.ml.training import train
 from shared.registry import ModelRegistry
 from tests.fixtures.data import VOCAB
+from tests.fixtures.db import migrated
 from tests.services.feedback.helpers import content, label
 
 N = 8
@@ -25,7 +25,7 @@ N = 8
 def feedback_settings(tmp_path: Path, data: Path, **extra: object) -> FeedbackSettings:
     return FeedbackSettings(
         environment="test",
-        database_url=f"sqlite:///{tmp_path / 'db' / 'tagstream.db'}",
+        database_url=migrated(f"sqlite:///{tmp_path / 'db' / 'tagstream.db'}"),
         registry_dir=tmp_path / "registry",
         data_location=str(data),
         feedback_retrain_min_new_labels=N,
@@ -50,7 +50,6 @@ async def test_enough_new_gold_labels_register_a_candidate_with_lineage(
     settings = feedback_settings(tmp_path, tiny_dataset, feedback_retrain_cooldown_seconds=0)
     stable = train(settings).version
     assert stable.status == "stable"
-    upgrade(settings.database_url)
     engine = make_engine(settings.database_url)
     registry = ModelRegistry(engine, settings.registry_dir, settings.model_name)
     store = FeedbackStore(engine, settings.approved_tags)
