@@ -11,7 +11,7 @@ from services.ingest.tables import SCHEMA as INGEST
 from services.review.tables import SCHEMA as REVIEW
 from services.rollout.tables import SCHEMA as ROLLOUT
 from shared.db import migrate
-from shared.db.migrate import SchemaOwner
+from shared.db.owners import SchemaOwner
 from shared.registry.tables import SCHEMA as REGISTRY
 
 # The registry first: it is the one every other service reads (no foreign key crosses

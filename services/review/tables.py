@@ -10,7 +10,7 @@ from sqlalchemy import JSON, Boolean, CheckConstraint, Float, ForeignKey, Index,
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.db.base import Base, UtcDateTime
-from shared.db.migrate import SchemaOwner
+from shared.db.owners import SchemaOwner
 
 # These tables' migrations: their own chain beside them, their own version table.
 SCHEMA = SchemaOwner(

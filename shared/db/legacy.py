@@ -2,7 +2,7 @@
 
 That chain (revisions 0001..0006 in ``shared/db/migrations/versions``, one ``alembic_version``
 table) created every owner's tables in turn. Its files are gone; what is kept here is the
-order of its revision ids, and each :class:`~shared.db.migrate.SchemaOwner` says which old
+order of its revision ids, and each :class:`~shared.db.owners.SchemaOwner` says which old
 revision created which of its own (``replaces``). Converting writes each owner's version
 table with the revision its tables are at and drops ``alembic_version``, in one transaction
 under the migration lock; the owners' chains then carry on from there.
@@ -16,7 +16,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, inspect, text
 
-from shared.db.migrate import SchemaOwner, alembic_config, lock_migrations
+from shared.db.migrate import alembic_config, lock_migrations
+from shared.db.owners import SchemaOwner
 from shared.db.session import make_engine, writer
 
 LEGACY_VERSION_TABLE = "alembic_version"

@@ -3,8 +3,8 @@
 Each owner of tables (the model registry, ingest, review, feedback, rollout) keeps its own
 chain of Alembic revisions in a folder beside its tables and its own version table
 (``alembic_version_<owner>``), so owners migrate independently: it describes itself with a
-:class:`SchemaOwner`. One environment (``migrations/env.py`` here) runs every chain, with
-the same connection settings and cross-process lock.
+:class:`~shared.db.owners.SchemaOwner`. One environment (``migrations/env.py`` here) runs
+every chain, with the same connection settings and cross-process lock.
 
 ``upgrade_all(url, owners)`` is what ``tagstream db upgrade`` and the init job run;
 services only check :func:`schema_current` in their readiness. ``alembic_config(url,
@@ -15,8 +15,7 @@ owner)`` gives developers the same configuration for ``alembic`` commands such a
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, MetaData, text
 
+from shared.db.owners import UPGRADE_HINT, SchemaNotUpgraded, SchemaOwner
 from shared.db.session import make_engine
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -34,30 +34,6 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 _UPGRADE_LOCK = threading.Lock()
 # Arbitrary constant naming tagstream's migration lock among PostgreSQL advisory locks.
 _MIGRATION_LOCK_KEY = 0x7461677374726D  # "tagstrm"
-UPGRADE_HINT = "run `tagstream db upgrade`"
-
-
-@dataclass(frozen=True, eq=False)
-class SchemaOwner:
-    """An owner of tables and the chain of migrations that creates them.
-
-    ``replaces`` maps revisions of the retired single chain (shared/db/migrations/versions,
-    0001..0006) to the revision of this chain that created the same tables, so a database
-    migrated by the old chain is adopted without recreating anything (see
-    :mod:`shared.db.legacy`).
-    """
-
-    name: str
-    versions_dir: Path
-    replaces: Mapping[str, str] = field(default_factory=dict)
-
-    @property
-    def version_table(self) -> str:
-        return f"alembic_version_{self.name}"
-
-
-class SchemaNotUpgraded(RuntimeError):
-    """The database is not at the schema this code needs: ``tagstream db upgrade`` fixes it."""
 
 
 def alembic_config(url: str, owner: SchemaOwner, target_metadata: MetaData | None = None) -> Config:

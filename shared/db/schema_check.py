@@ -12,7 +12,8 @@ import asyncio
 import structlog
 from sqlalchemy import Engine
 
-from shared.db.migrate import UPGRADE_HINT, SchemaOwner, at_head
+from shared.db.migrate import at_head
+from shared.db.owners import UPGRADE_HINT, SchemaOwner
 
 log = structlog.get_logger("shared.db")
 

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
-from shared.db.migrate import UPGRADE_HINT, SchemaNotUpgraded, at_head
+from shared.db.owners import UPGRADE_HINT, SchemaNotUpgraded
 from shared.db.session import make_engine, make_session_factory
 from shared.registry.errors import (
     ArtifactNotFound,
@@ -88,6 +88,8 @@ class ModelRegistry:
         the registry's tables are not at the revision this code expects: migrating is the
         init job's, not every process's, and a missing table would fail later and obscurely.
         """
+        from shared.db.migrate import at_head  # Alembic: only when opening, not on import
+
         engine = make_engine(settings.database_url)
         try:
             if not at_head(engine, REGISTRY_SCHEMA):

@@ -9,7 +9,7 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
-from shared.db.migrate import SchemaNotUpgraded
+from shared.db.owners import SchemaNotUpgraded
 from shared.ml.data import DataError
 from shared.ml.onnx_export import ParityError
 from shared.registry import RegistryError

@@ -13,7 +13,6 @@ from typing import Annotated
 
 import typer
 
-from shared.db.migrate import upgrade
 from shared.db.session import make_engine, make_session_factory
 from tagstream.cli.common import err, load_settings, out
 
@@ -86,5 +85,6 @@ def list_cmd() -> None:
 def _migrate_review_tables(url: str) -> None:
     # The accounts are the review service's tables: only its chain is migrated here.
     from services.review.tables import SCHEMA
+    from shared.db.migrate import upgrade
 
     upgrade(url, SCHEMA)

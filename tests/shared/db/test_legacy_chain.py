@@ -17,11 +17,11 @@ from sqlalchemy import inspect, text
 from shared.db.legacy import LEGACY_VERSION_TABLE, owner_revision
 from shared.db.migrate import (
     MIGRATIONS_DIR,
-    SchemaNotUpgraded,
     current,
     schema_current,
     upgrade,
 )
+from shared.db.owners import SchemaNotUpgraded
 from shared.db.session import make_engine
 from tagstream.schema import INGEST, REGISTRY, SCHEMA_OWNERS, upgrade_all
 from tests.shared.db.test_migrations import HEADS, TABLES, VERSION_TABLES

@@ -18,13 +18,13 @@ import services.rollout.tables  # noqa: F401  (with the two above: every table o
 import shared.registry.tables  # noqa: F401  (puts the registry tables on the metadata)
 from shared.db.base import Base
 from shared.db.migrate import (
-    SchemaOwner,
     alembic_config,
     current,
     head,
     schema_current,
     upgrade,
 )
+from shared.db.owners import SchemaOwner
 from shared.db.session import make_engine
 from tagstream.schema import FEEDBACK, INGEST, REGISTRY, REVIEW, ROLLOUT, SCHEMA_OWNERS, upgrade_all
 
