@@ -9,7 +9,6 @@ from pathlib import Path
 
 import httpx
 from fastapi import FastAPI
-from prometheus_client import CollectorRegistry
 from sqlalchemy import inspect
 from structlog.testing import capture_logs
 
@@ -63,7 +62,7 @@ async def test_review_is_unready_until_migrated_then_ready(database_url: str) ->
     }
 
     migrated(database_url)
-    async with started(review_app(settings, CollectorRegistry(), run_kafka=False)) as client:
+    async with started(review_app(settings, run_kafka=False)) as client:
         ready = await client.get("/readyz")
     assert ready.status_code == 200
     assert ready.json()["checks"] == {"database": True, "schema": True}
