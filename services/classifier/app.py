@@ -17,8 +17,11 @@ from prometheus_client import CollectorRegistry
 from services.classifier.consumer import ClassifierRunner, RegistryFactory, open_registry
 from services.classifier.metrics import ClassifierMetrics
 from services.classifier.settings import ClassifierSettings
+from shared.db.schema_check import SchemaCheck
+from shared.db.session import make_engine
 from shared.http.lifespan import BackgroundTasks
 from shared.observability.health import probes_router
+from shared.registry.tables import SCHEMA as REGISTRY_SCHEMA
 from shared.version import __version__
 
 log = structlog.get_logger("services.classifier")
@@ -33,9 +36,15 @@ def create_app(
     """The app; nothing is opened until its lifespan starts."""
     metrics = ClassifierMetrics(metrics_registry or CollectorRegistry())
     runner = ClassifierRunner(settings, metrics, registry_factory=registry_factory)
+    schema = SchemaCheck(REGISTRY_SCHEMA)  # the registry it serves from
+
+    async def readiness() -> dict[str, bool]:
+        return {**await runner.readiness(), "schema": await schema()}
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings.database_url)
+        await schema.attach(engine)  # says at once what to run if unmigrated
         loops = BackgroundTasks("classifier", settings.classifier_shutdown_timeout_seconds)
         loops.start(runner.run, "classifier-runner")
         log.info("classifier_starting", group_id=settings.classifier_group_id)
@@ -45,6 +54,7 @@ def create_app(
             # Uncommitted records of a batch cut short are re-delivered to whoever holds
             # them next.
             await loops.close()
+            engine.dispose()
             log.info("classifier_stopped")
 
     app = FastAPI(
@@ -56,5 +66,5 @@ def create_app(
     )
     app.state.runner = runner
     app.state.metrics = metrics
-    app.include_router(probes_router(runner.readiness, metrics.registry))
+    app.include_router(probes_router(readiness, metrics.registry))
     return app

@@ -21,7 +21,8 @@ from services.feedback.repository import FeedbackStore
 from services.feedback.retraining import FeedbackMonitor
 from services.feedback.service import ReportService, TokenBuckets
 from services.feedback.settings import FeedbackSettings
-from shared.db.migrate import upgrade
+from services.feedback.tables import SCHEMA
+from shared.db.schema_check import SchemaCheck
 from shared.db.session import make_engine
 from shared.http.lifespan import BackgroundTasks
 from shared.http.readiness import Check, Readiness
@@ -29,6 +30,7 @@ from shared.kafka import BackgroundProducer, Publisher
 from shared.observability.health import probes_router
 from shared.observability.logging import RequestIdMiddleware
 from shared.registry import ModelRegistry
+from shared.registry.tables import SCHEMA as REGISTRY_SCHEMA
 from shared.security import ApiKeys
 from shared.version import __version__
 
@@ -74,6 +76,7 @@ def create_app(
     and ``monitor`` turn the consumer and the refresh loop off (tests drive them)."""
     metrics = FeedbackMetrics(metrics_registry or CollectorRegistry())
     holder: dict[str, FeedbackState] = {}
+    schema = SchemaCheck(SCHEMA, REGISTRY_SCHEMA)  # its tables, and the registry it reads
 
     async def database() -> bool:
         state = holder.get("state")
@@ -96,7 +99,7 @@ def create_app(
         )
 
     def checks() -> dict[str, Check]:
-        now: dict[str, Check] = {"database": database, "broker": broker}
+        now: dict[str, Check] = {"database": database, "broker": broker, "schema": schema}
         state = holder.get("state")
         if state is not None and state.consumer is not None and state.consumer.connected:
             now["making_progress"] = making_progress  # only while the consumer runs
@@ -106,8 +109,8 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await asyncio.to_thread(upgrade, settings.database_url)
         engine = make_engine(settings.database_url)
+        await schema.attach(engine)  # says at once what to run if unmigrated
         loops = BackgroundTasks("feedback", settings.feedback_shutdown_timeout_seconds)
         own_publisher = (
             BackgroundProducer(

@@ -3,7 +3,6 @@ database engine and the producer."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -19,8 +18,9 @@ from services.ingest.middleware import BodySizeLimitMiddleware, RequestMetricsMi
 from services.ingest.repository import SqlDedupStore
 from services.ingest.service import IngestService
 from services.ingest.settings import IngestSettings
+from services.ingest.tables import SCHEMA
 from services.ingest.validation import ItemLimits
-from shared.db.migrate import upgrade
+from shared.db.schema_check import SchemaCheck
 from shared.db.session import make_engine
 from shared.http.readiness import Readiness
 from shared.kafka import BackgroundProducer
@@ -47,6 +47,7 @@ def create_app(
         metrics_registry if metrics_registry is not None else CollectorRegistry()
     )
     holder: dict[str, IngestState] = {}
+    schema = SchemaCheck(SCHEMA)
 
     async def database() -> bool:
         state = holder.get("state")
@@ -58,15 +59,15 @@ def create_app(
 
     # cached briefly so probes cannot load the database or the broker
     readiness = Readiness(
-        {"database": database, "broker": broker},
+        {"database": database, "broker": broker, "schema": schema},
         timeout_seconds=settings.ingest_readiness_timeout_seconds,
         cache_seconds=settings.ingest_readiness_cache_seconds,
     )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await asyncio.to_thread(upgrade, settings.database_url)
         engine = make_engine(settings.database_url)
+        await schema.attach(engine)  # says at once what to run if unmigrated
         publisher = BackgroundProducer(
             settings,
             name="ingest-producer",

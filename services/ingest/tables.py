@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 
 from sqlalchemy import CheckConstraint, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.db.base import Base, UtcDateTime
+from shared.db.owners import SchemaOwner
+
+# These tables' migrations: their own chain beside them, their own version table.
+SCHEMA = SchemaOwner(
+    "ingest",
+    Path(__file__).resolve().parent / "migrations",
+    replaces={"0002": "ingest_0001"},
+)
 
 
 class IngestItemRow(Base):

@@ -1,4 +1,4 @@
-"""The review app factory: ``create_app(settings)``; the lifespan migrates the database and
+"""The review app factory: ``create_app(settings)``; the lifespan opens the database and
 runs the review.requests consumer, the outbox relay and the queue gauges."""
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from services.review.metrics import ReviewMetrics
 from services.review.outbox import OutboxRelay
 from services.review.service import ReviewPolicy, review_stats
 from services.review.settings import ReviewSettings
-from shared.db.migrate import upgrade
+from services.review.tables import SCHEMA
+from shared.db.schema_check import SchemaCheck
 from shared.db.session import make_engine
 from shared.http.lifespan import BackgroundTasks
 from shared.http.readiness import Check, Readiness
@@ -58,6 +59,7 @@ def create_app(
         metrics_registry if metrics_registry is not None else CollectorRegistry()
     )
     consumer_box: dict[str, ReviewConsumer] = {}
+    schema = SchemaCheck(SCHEMA)
 
     async def database_reachable() -> bool:
         database: ReviewDatabase | None = getattr(app.state, "review_db", None)
@@ -75,7 +77,7 @@ def create_app(
         return consumer is not None and not consumer.worker.stuck()
 
     def checks() -> dict[str, Check]:
-        now: dict[str, Check] = {"database": database_reachable}
+        now: dict[str, Check] = {"database": database_reachable, "schema": schema}
         if run_kafka:
             now["consumer_running"] = consumer_running
             consumer = consumer_box.get("consumer")
@@ -87,8 +89,8 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await asyncio.to_thread(upgrade, settings.database_url)
         engine = make_engine(settings.database_url)
+        await schema.attach(engine)  # says at once what to run if unmigrated
         database = ReviewDatabase.open(engine, policy_from(settings, metrics))
         app.state.review_db = database
         loops = BackgroundTasks("review")

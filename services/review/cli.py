@@ -40,7 +40,6 @@ def add(
 ) -> None:
     """Create an account; its API token is printed once, alone on the last line."""
     from services.review.auth import AccountExists, create_account
-    from shared.db.migrate import upgrade
     from shared.db.session import make_engine, make_session_factory
 
     name = name.strip()
@@ -54,7 +53,7 @@ def add(
             err.print("[red]error:[/red] the password needs at least 8 characters")
             raise typer.Exit(2)
     settings = load_settings(Settings)
-    upgrade(settings.database_url)
+    _migrate_review_tables(settings.database_url)
     engine = make_engine(settings.database_url)
     try:
         with make_session_factory(engine, immediate=True).begin() as session:
@@ -72,11 +71,10 @@ def add(
 def list_cmd() -> None:
     """List accounts: name, role, created."""
     from services.review.auth import list_accounts
-    from shared.db.migrate import upgrade
     from shared.db.session import make_engine, make_session_factory
 
     settings = load_settings(Settings)
-    upgrade(settings.database_url)
+    _migrate_review_tables(settings.database_url)
     engine = make_engine(settings.database_url)
     try:
         with make_session_factory(engine).begin() as session:
@@ -85,3 +83,11 @@ def list_cmd() -> None:
         engine.dispose()
     for account, created in accounts:
         out.print(f"{account.name}\t{account.role}\t{created.isoformat()}", highlight=False)
+
+
+def _migrate_review_tables(url: str) -> None:
+    # The accounts are the review service's tables: only its chain is migrated here.
+    from services.review.tables import SCHEMA
+    from shared.db.migrate import upgrade
+
+    upgrade(url, SCHEMA)

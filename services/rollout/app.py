@@ -18,13 +18,15 @@ from services.rollout.prometheus import PrometheusClient
 from services.rollout.repository import RolloutStore
 from services.rollout.service import EventPublisher, KafkaEvents, RolloutController
 from services.rollout.settings import RolloutSettings
-from shared.db.migrate import upgrade
+from services.rollout.tables import SCHEMA
+from shared.db.schema_check import SchemaCheck
 from shared.db.session import make_engine
 from shared.http.lifespan import BackgroundTasks
 from shared.http.readiness import Readiness
 from shared.observability.health import probes_router
 from shared.observability.logging import RequestIdMiddleware
 from shared.registry import ModelRegistry
+from shared.registry.tables import SCHEMA as REGISTRY_SCHEMA
 from shared.security import ApiKeys
 from shared.version import __version__
 
@@ -47,6 +49,7 @@ def create_app(
     leaves ticking to the caller (tests)."""
     metrics = RolloutMetrics(metrics_registry or CollectorRegistry())
     holder: dict[str, RolloutStore] = {}
+    schema = SchemaCheck(SCHEMA, REGISTRY_SCHEMA)  # its tables, and the registry it drives
 
     async def database() -> bool:
         store = holder.get("store")
@@ -55,12 +58,12 @@ def create_app(
         await asyncio.to_thread(store.ping)
         return True
 
-    readiness = Readiness({"database": database}, timeout_seconds=2.0)
+    readiness = Readiness({"database": database, "schema": schema}, timeout_seconds=2.0)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await asyncio.to_thread(upgrade, settings.database_url)
         engine = make_engine(settings.database_url)
+        migrated = await schema.attach(engine)  # says at once what to run if not
         prometheus = (
             PrometheusClient(
                 settings.prometheus_url, timeout_seconds=settings.rollout_query_timeout_seconds
@@ -87,7 +90,7 @@ def create_app(
                 log.warning("no_prometheus", hint=NO_PROMETHEUS_HINT)
             else:
                 metrics.prometheus_up.set(1 if await prometheus.ready() else 0)
-            active = await asyncio.to_thread(store.active)
+            active = await asyncio.to_thread(store.active) if migrated else None
             if active is not None:
                 metrics.show(active)
             if run_loop:

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import JSON, CheckConstraint, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.db.base import Base, UtcDateTime
+from shared.db.owners import SchemaOwner
+
+# These tables' migrations: their own chain beside them, their own version table.
+SCHEMA = SchemaOwner(
+    "rollout",
+    Path(__file__).resolve().parent / "migrations",
+    replaces={"0006": "rollout_0001"},
+)
 
 STATES = ("shadow", "canary", "paused", "promoted", "rolled_back")
 ACTIVE_STATES = ("shadow", "canary", "paused")

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
-from shared.db.migrate import upgrade
+from shared.db.owners import UPGRADE_HINT, SchemaNotUpgraded
 from shared.db.session import make_engine, make_session_factory
 from shared.registry.errors import (
     ArtifactNotFound,
@@ -32,6 +32,7 @@ from shared.registry.models import (
 )
 from shared.registry.repository import RegistryRepository
 from shared.registry.storage import ArtifactStore, is_safe_segment, sha256_hex
+from shared.registry.tables import SCHEMA as REGISTRY_SCHEMA
 from shared.settings import Settings
 
 S = ModelStatus
@@ -81,10 +82,20 @@ class ModelRegistry:
 
     @classmethod
     def open(cls, settings: Settings) -> ModelRegistry:
-        """Migrate the database to the latest schema and open the registry it describes."""
-        upgrade(settings.database_url)
+        """Open the registry in the database of ``settings``, which must be migrated.
+
+        Raises :class:`SchemaNotUpgraded` (saying to run ``tagstream db upgrade``) when
+        the registry's tables are not at the revision this code expects: migrating is the
+        init job's, not every process's, and a missing table would fail later and obscurely.
+        """
+        from shared.db.migrate import at_head  # Alembic: only when opening, not on import
+
         engine = make_engine(settings.database_url)
         try:
+            if not at_head(engine, REGISTRY_SCHEMA):
+                raise SchemaNotUpgraded(
+                    f"the model registry's tables are not migrated: {UPGRADE_HINT}"
+                )
             return cls(engine, settings.registry_dir, settings.model_name, owns_engine=True)
         except BaseException:
             engine.dispose()

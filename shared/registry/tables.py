@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -21,6 +22,14 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from shared.db.base import Base, UtcDateTime
+from shared.db.owners import SchemaOwner
+
+# These tables' migrations: their own chain beside them, their own version table.
+SCHEMA = SchemaOwner(
+    "registry",
+    Path(__file__).resolve().parent / "migrations",
+    replaces={"0001": "registry_0001", "0005": "registry_0002"},
+)
 
 # Kept in step with shared.registry.models.ModelStatus; a CHECK rather than a database enum
 # type because adding a value to a PostgreSQL enum cannot run inside a transaction.

@@ -21,12 +21,14 @@ err = Console(stderr=True)
 
 
 def user_error_types() -> tuple[type[Exception], ...]:
-    """Errors a user can fix: bad data, a failed parity gate, a registry refusal, no file."""
+    """Errors a user can fix: bad data, a failed parity gate, a registry refusal, a database
+    not migrated, no file."""
+    from shared.db.owners import SchemaNotUpgraded
     from shared.ml.data import DataError
     from shared.ml.onnx_parity import ParityError
     from shared.registry import RegistryError
 
-    return (DataError, ParityError, RegistryError, FileNotFoundError)
+    return (DataError, ParityError, RegistryError, SchemaNotUpgraded, FileNotFoundError)
 
 
 def load_settings() -> Settings:

@@ -49,6 +49,7 @@ from shared.messages import ContentItem
 from shared.ml.training import train
 from shared.registry import ModelRegistry
 from tagstream.local.broker import EmbeddedBroker
+from tests.fixtures.db import migrated
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DATA_CANDIDATES = (
@@ -167,7 +168,7 @@ async def bench(args: argparse.Namespace, bootstrap: str, workdir: Path) -> dict
         environment="test",
         kafka_bootstrap_servers=bootstrap,
         registry_dir=workdir / "registry",
-        database_url=f"sqlite:///{workdir / 'tagstream.db'}",
+        database_url=migrated(f"sqlite:///{workdir / 'tagstream.db'}"),
         topic_raw=f"bench.raw.{suffix}",
         topic_classified=f"bench.classified.{suffix}",
         topic_review=f"bench.review.{suffix}",

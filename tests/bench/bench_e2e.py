@@ -31,6 +31,7 @@ from shared.messages import Classification
 from shared.ml import training
 from shared.settings import Settings
 from tagstream.local.broker import EmbeddedBroker
+from tests.fixtures.db import migrated
 from tests.fixtures.services import ServiceProcess, port, running, service_env
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -230,7 +231,7 @@ async def run(
             environment="test",
             kafka_bootstrap_servers=broker.bootstrap_servers,
             registry_dir=work / "registry",
-            database_url=f"sqlite:///{work / 'db.sqlite'}",
+            database_url=migrated(f"sqlite:///{work / 'db.sqlite'}"),
         )
         await ensure_topics(settings)
         version = training.train(settings, data_location=str(data)).version

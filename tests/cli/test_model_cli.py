@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures.data import synthetic_rows, write_rows
+from tests.fixtures.db import migrated
 
 
 def run(env: dict[str, str], *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
@@ -29,12 +30,12 @@ def run(env: dict[str, str], *args: str, ok: bool = True) -> subprocess.Complete
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    """Only the two settings that isolate a registry; nothing else set."""
+    """Only the two settings that isolate a registry (migrated, as by the init job)."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("TAGSTREAM_")}
     return {
         **clean,
         "TAGSTREAM_REGISTRY_DIR": str(tmp_path / "registry"),
-        "TAGSTREAM_DATABASE_URL": f"sqlite:///{tmp_path / 'registry.db'}",
+        "TAGSTREAM_DATABASE_URL": migrated(f"sqlite:///{tmp_path / 'registry.db'}"),
     }
 
 

@@ -56,6 +56,7 @@ class RunningSystem:
     expositions: dict[str, str]  # service -> text of its /metrics
     logs: dict[str, Path]  # service -> its stdout and stderr
     request_ids: dict[str, tuple[str, str]]  # service -> (sent, answered)
+    schema: dict[str, bool]  # service -> the "schema" check of its /readyz
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +108,12 @@ def system(
                     sent = f"req-{p.name}"
                     answer = httpx.get(f"{p.url}/readyz", headers={"X-Request-ID": sent}, timeout=5)
                     request_ids[p.name] = (sent, answer.headers.get("X-Request-ID", ""))
-            yield RunningSystem(expositions, {p.name: p.log_path for p in processes}, request_ids)
+            schema = {
+                p.name: httpx.get(f"{p.url}/readyz", timeout=5).json()["checks"]["schema"]
+                for p in processes
+            }
+            logs = {p.name: p.log_path for p in processes}
+            yield RunningSystem(expositions, logs, request_ids, schema)
     finally:
         database.close()  # drops the database, also when a service failed to start
 
@@ -147,3 +153,9 @@ def test_every_line_a_service_writes_is_a_json_record_of_that_service(
 def test_http_services_answer_the_request_id(system: RunningSystem) -> None:
     for name, (sent, answered) in system.request_ids.items():
         assert answered == sent, name
+
+
+def test_every_service_finds_the_schema_tagstream_db_upgrade_made(system: RunningSystem) -> None:
+    # services never migrate: each checks its owners' revisions against what the init
+    # job's `tagstream db upgrade` left
+    assert system.schema == dict.fromkeys(SCRAPED, True)

@@ -28,6 +28,7 @@ from shared.registry import ModelVersion
 from shared.settings import Settings
 from tagstream.local.broker import free_port
 from tests.fixtures.data import VOCAB
+from tests.fixtures.db import migrated
 
 REPO = Path(__file__).resolve().parents[3]
 TAGS = tuple(VOCAB)
@@ -169,7 +170,7 @@ def model_settings(tmp_path: Path) -> Settings:
     return Settings(
         environment="test",
         registry_dir=tmp_path / "registry",
-        database_url=f"sqlite:///{tmp_path / 'tagstream.db'}",
+        database_url=migrated(f"sqlite:///{tmp_path / 'tagstream.db'}"),
     )
 
 

@@ -12,6 +12,7 @@ from services.classifier.service import Routing, classify_batch, in_audit_sample
 from services.classifier.settings import ClassifierSettings
 from shared.messages import Classification, ReviewRequest
 from shared.registry import ModelRegistry
+from tests.fixtures.db import migrated
 from tests.services.classifier.conftest import clear_item, record, train_tiny
 
 
@@ -19,7 +20,9 @@ from tests.services.classifier.conftest import clear_item, record, train_tiny
 def model(tmp_path_factory: pytest.TempPathFactory) -> LoadedModel:
     tmp = tmp_path_factory.mktemp("audit")
     settings = ClassifierSettings(
-        environment="test", registry_dir=tmp / "registry", database_url=f"sqlite:///{tmp / 'db'}"
+        environment="test",
+        registry_dir=tmp / "registry",
+        database_url=migrated(f"sqlite:///{tmp / 'db'}"),
     )
     train_tiny(settings, Path(tmp))
     with ModelRegistry.open(settings) as registry:

@@ -20,6 +20,7 @@ from shared.ml.training import train
 from shared.registry import ModelRegistry
 from shared.settings import Settings
 from tests.fixtures.data import synthetic_rows, write_rows
+from tests.fixtures.db import migrated
 from tests.services.classifier.conftest import TAGS, clear_item, record
 
 ROUTING = Routing(
@@ -38,7 +39,7 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModelRegistry
     settings = Settings(
         environment="test",
         registry_dir=tmp_path / "registry",
-        database_url=f"sqlite:///{tmp_path / 'tagstream.db'}",
+        database_url=migrated(f"sqlite:///{tmp_path / 'tagstream.db'}"),
     )
     rows = synthetic_rows()
     train(settings, data_location=str(write_rows(tmp_path / "good.csv", rows)))

@@ -96,6 +96,7 @@ async def test_every_item_is_decided_once_and_poison_goes_to_the_dlq(
         "consumer_running": True,
         "broker_reachable": True,
         "making_progress": True,
+        "schema": True,
     }
     assert metric(metrics, "tagstream_classifier_items_total") == 330
     assert metric(metrics, "tagstream_classifier_dlq_total") == 3

@@ -30,6 +30,7 @@ from shared.messages import (
 )
 from shared.registry import ModelRegistry
 from shared.settings import Settings
+from tests.fixtures.db import migrated
 from tests.services.classifier.conftest import (
     TAGS,
     clear_item,
@@ -53,7 +54,7 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoadedModel]:
     settings = Settings(
         environment="test",
         registry_dir=tmp_path / "registry",
-        database_url=f"sqlite:///{tmp_path / 'tagstream.db'}",
+        database_url=migrated(f"sqlite:///{tmp_path / 'tagstream.db'}"),
     )
     train_tiny(settings, tmp_path)
     with ModelRegistry.open(settings) as registry:

@@ -16,6 +16,7 @@ from services.feedback.settings import FeedbackSettings
 from shared.kafka import BrokerUnavailable
 from shared.messages import FeedbackLabel
 from shared.settings import Settings
+from tests.fixtures.db import migrated
 from tests.fixtures.kafka import read_topic
 
 KEY = "reporter-key-0123456789"
@@ -40,7 +41,7 @@ def make_settings(
     values = base.model_dump() if base is not None else {}
     values.update(
         environment="test",
-        database_url=f"sqlite:///{tmp_path / 'fb.db'}",
+        database_url=migrated(f"sqlite:///{tmp_path / 'fb.db'}"),
         registry_dir=tmp_path / "registry",
         feedback_api_keys=KEY,
         **extra,

@@ -8,17 +8,17 @@ import sys
 from pathlib import Path
 
 from services.feedback.repository import FeedbackStore
-from shared.db.migrate import upgrade
 from shared.db.session import make_engine
 from shared.registry import ModelRegistry
 from shared.settings import Settings
 from tests.fixtures.data import VOCAB
+from tests.fixtures.db import migrated
 from tests.services.feedback.helpers import content, label
 
 
 def test_train_with_feedback_records_gold_lineage(tmp_path: Path, tiny_dataset: Path) -> None:
     url = f"sqlite:///{tmp_path / 'tagstream.db'}"
-    upgrade(url)
+    migrated(url)
     engine = make_engine(url)
     store = FeedbackStore(engine, tuple(VOCAB))
     store.apply_batch(

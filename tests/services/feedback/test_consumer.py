@@ -22,12 +22,12 @@ pytestmark = pytest.mark.kafka
 
 
 async def test_labels_predictions_and_items_reach_the_store(
-    topics: Settings, database_url: str, tmp_path: Path
+    topics: Settings, migrated_database_url: str, tmp_path: Path
 ) -> None:
     settings = FeedbackSettings(
         **{
             **topics.model_dump(),
-            "database_url": database_url,
+            "database_url": migrated_database_url,
             "feedback_batch_max_wait_ms": 20,
             "feedback_group_id": f"fb-{tmp_path.name}",
         }
@@ -65,7 +65,7 @@ async def test_labels_predictions_and_items_reach_the_store(
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://feedback") as http:
             ready = (await http.get("/readyz")).json()["checks"]
-    assert ready == {"database": True, "broker": True, "making_progress": True}
+    assert ready == {"database": True, "broker": True, "schema": True, "making_progress": True}
     assert request.item_id == "x"
     assert (row.model_version, row.samples, row.correct) == ("v1", 1, 1)
     assert metrics.get_sample_value("tagstream_feedback_labels_total", {"source": "reviewer"}) == 3

@@ -10,6 +10,7 @@ from shared.ml.training import train
 from shared.registry import ModelRegistry
 from shared.serving.model_format import VOCABULARY_ARTIFACT
 from shared.settings import Settings
+from tests.fixtures.db import migrated
 from tests.fixtures.imports import training_stack_after
 
 
@@ -19,7 +20,7 @@ def test_the_registered_vocabulary_is_the_pipelines_and_needs_no_training_stack(
     settings = Settings(
         environment="test",
         registry_dir=tmp_path / "registry",
-        database_url=f"sqlite:///{tmp_path / 'tagstream.db'}",
+        database_url=migrated(f"sqlite:///{tmp_path / 'tagstream.db'}"),
     )
     version = train(settings, data_location=str(tiny_dataset)).version
     assert VOCABULARY_ARTIFACT in version.artifacts

@@ -10,9 +10,9 @@ from sqlalchemy import Engine
 
 from services.feedback.gold import GoldRow, gold_set, load_gold, read_gold_rows
 from services.feedback.repository import FeedbackStore
-from shared.db.migrate import upgrade
 from shared.db.session import make_engine
 from shared.ml.gold import GOLD_ID_PREFIX, label_ids_hash
+from tests.fixtures.db import migrated
 from tests.services.feedback.helpers import content, label
 
 TAGS = ("mlops", "other")
@@ -42,8 +42,7 @@ def test_hashes_do_not_depend_on_order_and_change_with_labels() -> None:
 
 @pytest.fixture
 def engine(database_url: str) -> Iterator[Engine]:
-    upgrade(database_url)
-    engine = make_engine(database_url)
+    engine = make_engine(migrated(database_url))
     yield engine
     engine.dispose()
 

@@ -15,7 +15,6 @@ from services.feedback.metrics import FeedbackMetrics
 from services.feedback.repository import FeedbackStore
 from services.feedback.retraining import FeedbackMonitor, RunOutcome, TriggerInputs, decide
 from services.feedback.settings import FeedbackSettings
-from shared.db.migrate import upgrade
 from shared.db.session import make_engine
 from shared.messages import ModelEvent
 from shared.ml.gold import label_ids_hash
@@ -24,6 +23,7 @@ from shared.ml.training_job import TrainingOutcome, TrainingRequest
 from shared.registry import ModelRegistry, ModelVersion
 from shared.settings import Settings
 from tests.fixtures.data import VOCAB
+from tests.fixtures.db import migrated
 from tests.fixtures.kafka import read_topic
 from tests.services.feedback.helpers import content, label
 
@@ -33,7 +33,7 @@ N = 8
 def feedback_settings(tmp_path: Path, data: Path, **extra: object) -> FeedbackSettings:
     return FeedbackSettings(
         environment="test",
-        database_url=f"sqlite:///{tmp_path / 'db' / 'tagstream.db'}",
+        database_url=migrated(f"sqlite:///{tmp_path / 'db' / 'tagstream.db'}"),
         registry_dir=tmp_path / "registry",
         data_location=str(data),
         feedback_retrain_min_new_labels=N,
@@ -64,7 +64,6 @@ async def retrain_on_new_gold(settings: FeedbackSettings) -> Retrained:
     """A stable version, then N gold labels: the monitor's tick trains a candidate."""
     stable = train(settings).version
     assert stable.status == "stable"
-    upgrade(settings.database_url)
     engine = make_engine(settings.database_url)
     registry = ModelRegistry(engine, settings.registry_dir, settings.model_name)
     store = FeedbackStore(engine, settings.approved_tags)
@@ -167,7 +166,6 @@ async def test_stopping_the_monitor_stops_a_run_and_records_it(
 
     monkeypatch.setattr(retraining, "run_training_job", observed_job)
     settings = feedback_settings(tmp_path, tiny_dataset)
-    upgrade(settings.database_url)
     engine = make_engine(settings.database_url)
     registry = ModelRegistry(engine, settings.registry_dir, settings.model_name)
     store = FeedbackStore(engine, settings.approved_tags)

@@ -9,15 +9,15 @@ from prometheus_client import CollectorRegistry
 
 from services.feedback.metrics import AccuracyRow, FeedbackMetrics
 from services.feedback.repository import FeedbackStore
-from shared.db.migrate import upgrade
 from shared.db.session import make_engine
 from shared.settings import DEFAULT_TAGS
+from tests.fixtures.db import migrated
 from tests.services.feedback.helpers import classified, content, label
 
 
 @pytest.fixture
 def store(database_url: str) -> Iterator[FeedbackStore]:
-    upgrade(database_url)
+    migrated(database_url)
     engine = make_engine(database_url)
     yield FeedbackStore(engine, DEFAULT_TAGS)
     engine.dispose()

@@ -50,9 +50,9 @@ def metrics_registry() -> CollectorRegistry:
 
 
 @pytest.fixture
-def app_settings(topics: Settings, database_url: str) -> IngestSettings:
+def app_settings(topics: Settings, migrated_database_url: str) -> IngestSettings:
     """Ingest settings on this test's topics and parametrized database."""
-    return ingest_settings(topics, database_url=database_url)
+    return ingest_settings(topics, database_url=migrated_database_url)
 
 
 @pytest.fixture

@@ -150,7 +150,10 @@ async def test_probes_and_metrics_carry_no_content(
     metrics = await client.get("/metrics", headers={})
 
     assert ready.status_code == 200
-    assert ready.json() == {"status": "ready", "checks": {"database": True, "broker": True}}
+    assert ready.json() == {
+        "status": "ready",
+        "checks": {"database": True, "broker": True, "schema": True},
+    }
     assert health.status_code == 200
     assert "tagstream_ingest_items_total" in metrics.text
     assert "secret" not in ready.text + health.text + metrics.text

@@ -81,8 +81,9 @@ def assert_unavailable(response: httpx.Response) -> None:
 
 
 async def test_broker_stopped_then_restarted(
-    kafka_settings: Settings, database_url: str, port: int
+    kafka_settings: Settings, migrated_database_url: str, port: int
 ) -> None:
+    database_url = migrated_database_url
     settings = outage_settings(kafka_settings, database_url, port)
     broker = EmbeddedBroker(port=port).start()
     try:
@@ -98,7 +99,7 @@ async def test_broker_stopped_then_restarted(
 
             assert_unavailable(during)
             assert unready.status_code == 503
-            assert unready.json()["checks"] == {"database": True, "broker": False}
+            assert unready.json()["checks"] == {"database": True, "broker": False, "schema": True}
             [pending] = pending_ids(database_url)
 
             broker = EmbeddedBroker(port=port).start()  # memory only: topics are gone

@@ -12,13 +12,13 @@ from sqlalchemy import Engine, select
 from services.ingest.dedup import DedupKeys, StoredItem
 from services.ingest.repository import IngestItemRepository, SqlDedupStore, StoreUnavailable
 from services.ingest.tables import IngestItemRow
-from shared.db.migrate import upgrade
 from shared.db.session import make_engine
+from tests.fixtures.db import migrated
 
 
 @pytest.fixture
 def engine(database_url: str) -> Iterator[Engine]:
-    upgrade(database_url)
+    migrated(database_url)
     engine = make_engine(database_url)
     yield engine
     engine.dispose()

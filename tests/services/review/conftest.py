@@ -10,9 +10,9 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.review.service import POLICY_KEY, ReviewPolicy, store_request
-from shared.db.migrate import upgrade
 from shared.db.session import make_engine, make_session_factory
 from shared.messages import ReviewRequest
+from tests.fixtures.db import migrated
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 POLICY = ReviewPolicy(
@@ -24,7 +24,7 @@ POLICY = ReviewPolicy(
 
 @pytest.fixture
 def engine(database_url: str) -> Iterator[Engine]:
-    upgrade(database_url)
+    migrated(database_url)
     built = make_engine(database_url)
     yield built
     built.dispose()

@@ -14,6 +14,7 @@ from services.review.app import create_app
 from services.review.auth import create_account
 from services.review.service import store_request
 from services.review.settings import ReviewSettings
+from tests.fixtures.db import migrated
 from tests.services.review.conftest import request
 
 NOW = datetime.now(UTC)
@@ -22,7 +23,7 @@ NOW = datetime.now(UTC)
 @pytest.fixture
 async def client(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, dict[str, str]]]:
     settings = ReviewSettings(
-        environment="test", database_url=f"sqlite:///{tmp_path / 'review.db'}"
+        environment="test", database_url=migrated(f"sqlite:///{tmp_path / 'review.db'}")
     )
     app = create_app(settings, metrics_registry=CollectorRegistry(), run_kafka=False)
     async with app.router.lifespan_context(app):
@@ -127,7 +128,7 @@ async def test_probes_and_metrics(client: tuple[httpx.AsyncClient, dict[str, str
     assert (await http.get("/healthz")).status_code == 200
     ready = await http.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json()["checks"] == {"database": True}
+    assert ready.json()["checks"] == {"database": True, "schema": True}
     text = (await http.get("/metrics")).text
     assert 'tagstream_review_claims_total{result="claimed"} 1.0' in text
     assert "tagstream_review_queue_depth" in text

@@ -65,7 +65,12 @@ async def test_requests_are_queued_once_and_labels_are_relayed(topics: Settings)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://review") as http:
             ready = (await http.get("/readyz")).json()["checks"]
-        assert ready == {"database": True, "consumer_running": True, "making_progress": True}
+        assert ready == {
+            "database": True,
+            "schema": True,
+            "consumer_running": True,
+            "making_progress": True,
+        }
 
         def claim_and_label() -> str:
             with database.sessions.begin() as session:

@@ -19,6 +19,7 @@ from services.review.auth import create_account
 from services.review.service import store_request
 from services.review.settings import ReviewSettings
 from services.review.web import _safe_next
+from tests.fixtures.db import migrated
 from tests.services.review.conftest import request
 
 NOW = datetime.now(UTC)
@@ -56,7 +57,7 @@ def csrf(page: httpx.Response) -> str:
 async def web(tmp_path: Path) -> AsyncIterator[Web]:
     settings = ReviewSettings(
         environment="test",
-        database_url=f"sqlite:///{tmp_path / 'review.db'}",
+        database_url=migrated(f"sqlite:///{tmp_path / 'review.db'}"),
         approved_tags=TAGS,
     )
     app = create_app(settings, metrics_registry=CollectorRegistry(), run_kafka=False)

@@ -21,11 +21,11 @@ import httpx
 import pytest
 
 from services.review.auth import create_account
-from shared.db.migrate import upgrade
 from shared.db.session import make_engine, make_session_factory
 from shared.kafka import create_producer
 from shared.messages import FeedbackLabel, ReviewRequest
 from shared.settings import DEFAULT_TAGS, Settings
+from tests.fixtures.db import migrated
 from tests.fixtures.kafka import read_topic
 from tests.fixtures.services import ServiceProcess, port, running, service_env
 
@@ -107,7 +107,7 @@ def chrome() -> Iterator[object]:
 
 
 def create_reviewer(settings: Settings) -> None:
-    upgrade(settings.database_url)
+    migrated(settings.database_url)
     engine = make_engine(settings.database_url)
     try:
         with make_session_factory(engine, immediate=True).begin() as session:

@@ -23,10 +23,10 @@ from services.rollout.prometheus import Sample
 from services.rollout.repository import RolloutStore
 from services.rollout.service import NO_PROMETHEUS, RolloutController, RolloutError
 from services.rollout.settings import RolloutSettings
-from shared.db.migrate import upgrade
 from shared.db.session import make_engine
 from shared.messages import ModelEvent
 from shared.registry import ModelRegistry, ModelStatus
+from tests.fixtures.db import migrated
 
 
 class Events:
@@ -81,7 +81,7 @@ def settings(tmp_path: Path) -> RolloutSettings:
     return RolloutSettings(
         environment="test",
         registry_dir=tmp_path / "registry",
-        database_url=f"sqlite:///{tmp_path / 'tagstream.db'}",
+        database_url=migrated(f"sqlite:///{tmp_path / 'tagstream.db'}"),
         rollout_steps=("shadow", "10", "50", "100"),
         rollout_interval_seconds=30,
         rollout_failure_limit=2,
@@ -114,7 +114,6 @@ def controller(
     *,
     prometheus: bool = True,
 ) -> tuple[RolloutController, Events, Clock]:
-    upgrade(settings.database_url)
     engine = make_engine(settings.database_url)
     store = RolloutStore(engine, settings.model_name, settings.step_labels)
     events, clock = Events(), Clock()

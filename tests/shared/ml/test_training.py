@@ -11,6 +11,7 @@ from shared.ml.onnx_export import ParityError
 from shared.registry import ModelRegistry, ModelStatus
 from shared.settings import Settings
 from tests.fixtures.data import synthetic_rows, write_rows
+from tests.fixtures.db import migrated
 
 
 @pytest.fixture
@@ -18,7 +19,7 @@ def settings(tmp_path: Path) -> Settings:
     return Settings(
         environment="test",
         registry_dir=tmp_path / "registry",
-        database_url=f"sqlite:///{tmp_path / 'db.sqlite'}",
+        database_url=migrated(f"sqlite:///{tmp_path / 'db.sqlite'}"),
     )
 
 

@@ -11,13 +11,14 @@ import pytest
 from shared.ml.training_job import TrainingRequest, run_training_job
 from shared.registry import ModelRegistry
 from shared.settings import Settings
+from tests.fixtures.db import migrated
 
 
 def local_settings(tmp_path: Path) -> Settings:
     return Settings(
         environment="test",
         registry_dir=tmp_path / "registry",
-        database_url=f"sqlite:///{tmp_path / 'tagstream.db'}",
+        database_url=migrated(f"sqlite:///{tmp_path / 'tagstream.db'}"),
     )
 
 

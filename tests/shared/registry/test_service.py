@@ -20,6 +20,7 @@ from shared.registry import (
     version_id,
 )
 from shared.settings import Settings
+from tests.fixtures.db import migrated
 
 
 @pytest.fixture
@@ -128,7 +129,7 @@ def sqlite_registry(tmp_path: Path) -> Iterator[ModelRegistry]:
     """For checks that never reach the database: one backend is enough."""
     settings = Settings(
         registry_dir=tmp_path / "registry",
-        database_url=f"sqlite:///{tmp_path / 'registry.db'}",
+        database_url=migrated(f"sqlite:///{tmp_path / 'registry.db'}"),
         environment="test",
     )
     with ModelRegistry.open(settings) as opened:

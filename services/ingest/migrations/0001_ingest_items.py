@@ -1,8 +1,9 @@
 """Ingest dedup store: one row per item id with the keys it is known by.
 
-Revision ID: 0002
-Revises: 0001
+Revision ID: ingest_0001
+Revises:
 Create Date: 2026-11-23
+Replaces: 0002 of the single chain before each owner kept its own
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0002"
-down_revision: str | None = "0001"
+revision: str = "ingest_0001"
+down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,8 +1,9 @@
 """Model registry: versions, their artifacts and the status audit trail.
 
-Revision ID: 0001
+Revision ID: registry_0001
 Revises:
 Create Date: 2026-11-22
+Replaces: 0001 of the single chain before each owner kept its own
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0001"
+revision: str = "registry_0001"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

@@ -1,8 +1,9 @@
 """Review service: the queue, per-reviewer skips, labels, their outbox and accounts.
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: review_0001
+Revises:
 Create Date: 2026-11-24
+Replaces: 0003 of the single chain before each owner kept its own
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0003"
-down_revision: str | None = "0002"
+revision: str = "review_0001"
+down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,8 +1,9 @@
 """Model traffic: the canary version, its share of items and shadow mode, per model.
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: registry_0002
+Revises: registry_0001
 Create Date: 2026-11-30
+Replaces: 0005 of the single chain before each owner kept its own
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0005"
-down_revision: str | None = "0004"
+revision: str = "registry_0002"
+down_revision: str | None = "registry_0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

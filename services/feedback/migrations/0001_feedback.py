@@ -1,9 +1,10 @@
 """Feedback store: labels (append-only), reconciled gold, predictions, item texts,
 conflicts and retraining runs.
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: feedback_0001
+Revises:
 Create Date: 2026-11-24
+Replaces: 0004 of the single chain before each owner kept its own
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0004"
-down_revision: str | None = "0003"
+revision: str = "feedback_0001"
+down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

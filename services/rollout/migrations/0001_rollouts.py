@@ -1,8 +1,9 @@
 """Rollouts and their analyses (the canary controller's record of every decision).
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: rollout_0001
+Revises:
 Create Date: 2026-11-30
+Replaces: 0006 of the single chain before each owner kept its own
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0006"
-down_revision: str | None = "0005"
+revision: str = "rollout_0001"
+down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
