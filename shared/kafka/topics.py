@@ -14,8 +14,9 @@ replaces it; an undo's or audit's correction replaces that). Downstream keeps th
 decision per item id, so the topic can be log-compacted in production. The feedback
 service stores each model version's prediction as it arrives (human decisions are not
 predictions), so compaction only limits a replay from the beginning, which sees the
-latest decision per item; keep ``min.compaction.lag.ms`` above the feedback consumer's
-worst lag.
+latest decision per item only (for a reviewed item the human one, so a rebuilt store
+would lack the model's prediction of labelled items); keep ``min.compaction.lag.ms``
+above the feedback consumer's worst lag.
 """
 
 from __future__ import annotations
