@@ -11,7 +11,8 @@ Keys: every record of an item is keyed by its item id, so one item's records sta
 partition in order, and consumers dedup on it. ``content.classified`` holds every
 decision of an item in order: the model's, then any reviewer's (route ``human``, which
 replaces it; an undo's or audit's correction replaces that). Downstream keeps the latest
-decision per item id, so the topic can be log-compacted in production. The feedback
+decision per item id (a model decision never replacing a human one: a re-decided batch
+can repeat it late), so the topic can be log-compacted in production. The feedback
 service stores each model version's prediction as it arrives (human decisions are not
 predictions), so compaction only limits a replay from the beginning, which sees the
 latest decision per item only (for a reviewed item the human one, so a rebuilt store
