@@ -1,9 +1,9 @@
 """SQL of the feedback store. Every method is blocking: callers run them in worker threads.
 
 One consumer batch is one transaction (``apply_batch``): labels are inserted once per
-``label_id``, predictions (model decisions; a human decision is not one) and item
-texts upserted, the gold row of every item with a new
-label recomputed from all of its labels. Redelivered batches therefore change nothing.
+``label_id``, predictions (model decisions; a human decision is not one) and item texts
+upserted, the gold row of every item with a new label recomputed from all of its labels.
+Redelivered batches therefore change nothing.
 """
 
 from __future__ import annotations

@@ -63,7 +63,9 @@ class Classification(Message):
         "review queue does not know it).",
     )
     latency_ms: float = Field(
-        ge=0, description="From ingest acceptance to this decision (a human's included)."
+        ge=0,
+        description="From ingest acceptance to this decision (on a human decision, to the "
+        "reviewer's label).",
     )
     decided_at: AwareDatetime
     label_id: str | None = Field(
