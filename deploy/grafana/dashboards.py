@@ -358,6 +358,26 @@ def review() -> dict[str, Any]:
             ],
             [
                 Panel(
+                    "Human decisions to content.classified per minute",
+                    [
+                        (
+                            "sum by (agrees) "
+                            f"(rate(tagstream_review_human_decisions_total[{RATE}])) * 60",
+                            "agrees with the model={{agrees}}",
+                        )
+                    ],
+                    description="One per label; agrees=false: the reviewer overrode the "
+                    "model's top tag (an audit correction among them).",
+                ),
+                Panel(
+                    "Ingest to human decision",
+                    quantiles("tagstream_review_human_decision_latency_seconds", qs=(0.5, 0.9)),
+                    unit="s",
+                    description="How long downstream waits for a person's answer.",
+                ),
+            ],
+            [
+                Panel(
                     "Reviewers: claims by result",
                     [
                         (

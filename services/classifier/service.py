@@ -367,7 +367,7 @@ def _decide(
     result.decided.append(
         Decided(
             item.item_id,
-            classification.route,
+            "auto" if auto else "review",  # the model's routes (a human's is not its own)
             classification.tag,
             latency_seconds=classification.latency_ms / 1000,
             model_version=model.name,

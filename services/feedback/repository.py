@@ -1,8 +1,9 @@
 """SQL of the feedback store. Every method is blocking: callers run them in worker threads.
 
 One consumer batch is one transaction (``apply_batch``): labels are inserted once per
-``label_id``, predictions and item texts upserted, the gold row of every item with a new
-label recomputed from all of its labels. Redelivered batches therefore change nothing.
+``label_id``, predictions (model decisions; a human decision is not one) and item texts
+upserted, the gold row of every item with a new label recomputed from all of its labels.
+Redelivered batches therefore change nothing.
 """
 
 from __future__ import annotations
@@ -121,6 +122,9 @@ class FeedbackStore:
                 "decided_at": p.decided_at,
             }
             for p in predictions
+            # A reviewer's decision (route "human") is the answer, not a model's guess:
+            # counted as a prediction it would score the model on a person's tag.
+            if not p.is_human
         }
         if not rows:
             return

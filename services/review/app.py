@@ -43,6 +43,7 @@ def policy_from(settings: ReviewSettings, metrics: ReviewMetrics | None) -> Revi
         priority=settings.review_priority,
         labels_per_item=settings.review_labels_per_item,
         feedback_topic=settings.topic_feedback,
+        decisions_topic=settings.topic_classified,
         metrics=metrics,
     )
 
@@ -107,6 +108,7 @@ def create_app(
                     metrics,
                     batch=settings.review_outbox_batch,
                     poll_seconds=settings.review_outbox_poll_seconds,
+                    decisions_topic=settings.topic_classified,
                 )
                 loops.start(consumer.run, "review-consumer")
                 loops.start(relay.run, "review-outbox")
@@ -122,7 +124,8 @@ def create_app(
     app = FastAPI(
         title="tagstream review",
         version=__version__,
-        summary="Reviewers claim unsure items and label them; labels go to feedback.labels.",
+        summary="Reviewers claim unsure items and label them; labels go to feedback.labels "
+        "and, as human decisions, to content.classified.",
         lifespan=lifespan,
     )
     app.state.metrics = metrics

@@ -5,6 +5,8 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 DECISION_BUCKETS = (1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800)
+#: Ingest to human decision: minutes when reviewers keep up, hours or days when not.
+HUMAN_LATENCY_BUCKETS = (60, 300, 900, 1800, 3600, 7200, 14_400, 43_200, 86_400, 259_200, 604_800)
 
 
 class ReviewMetrics:
@@ -58,6 +60,19 @@ class ReviewMetrics:
             ["match"],
             registry=registry,
         )
+        self.human_decisions = Counter(
+            "tagstream_review_human_decisions",
+            "Human decisions produced to content.classified (one per label), by whether the "
+            "reviewer chose the model's top tag (agrees=false: the person overrode the model).",
+            ["agrees"],
+            registry=registry,
+        )
+        self.human_decision_latency = Histogram(
+            "tagstream_review_human_decision_latency_seconds",
+            "From ingest acceptance of an item to the human decision on it.",
+            buckets=HUMAN_LATENCY_BUCKETS,
+            registry=registry,
+        )
         self.claims = Counter(
             "tagstream_review_claims",
             "Claim requests by result (claimed, held, empty).",
@@ -83,3 +98,11 @@ class ReviewMetrics:
         if audit:
             match = payload.get("tag") == payload.get("predicted_tag")
             self.audit_labels.labels(match=str(match).lower()).inc()
+
+    def decision_relayed(self, payload: dict[str, object]) -> None:
+        """Count one human decision the relay produced to content.classified."""
+        agrees = payload.get("tag") == payload.get("predicted_tag")
+        self.human_decisions.labels(agrees=str(agrees).lower()).inc()
+        latency_ms = payload.get("latency_ms")
+        if isinstance(latency_ms, int | float):
+            self.human_decision_latency.observe(float(latency_ms) / 1000)

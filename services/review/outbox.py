@@ -1,4 +1,7 @@
-"""The outbox relay: labels committed with an outbox row are produced to feedback.labels.
+"""The outbox relay: a label's outbox rows are produced to their topics after commit.
+
+A label has two rows: its FeedbackLabel (``feedback.labels``) and its human decision
+(``content.classified``); both are keyed by item id and sent in row order.
 
 A label reaches Kafka only after its transaction committed (the row exists only then),
 and is never lost: a row is marked sent only after the broker acknowledged it, in the
@@ -6,7 +9,8 @@ same transaction that read it. The rows stay locked while they are produced (Pos
 ``FOR UPDATE SKIP LOCKED``, so several relays share the work; SQLite: the transaction's
 write lock), so an undo racing the relay either cancels the row before it is sent or
 finds it sent. A crash between the ack and the commit re-sends the row: consumers keep
-the latest label per label_id / (item, labeler), so the duplicate is harmless.
+the latest label per label_id / (item, labeler) and dedupe decisions on label_id, so the
+duplicate is harmless.
 """
 
 from __future__ import annotations
@@ -42,12 +46,14 @@ class OutboxRelay:
         *,
         batch: int,
         poll_seconds: float,
+        decisions_topic: str,
     ) -> None:
         self._database = database
         self._producer = producer
         self._metrics = metrics
         self._batch = batch
         self._poll = poll_seconds
+        self._decisions_topic = decisions_topic
         # One thread: the session that locked the rows is the one that marks them sent.
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="review-outbox")
 
@@ -85,9 +91,13 @@ class OutboxRelay:
             raise
         finally:
             await loop.run_in_executor(self._thread, session.close)
-        for _, _, key, payload in rows:
-            self._metrics.label_relayed(payload)
-            log.info("label_relayed", item_id=key, label_id=payload.get("label_id"))
+        for _, topic, key, payload in rows:
+            if topic == self._decisions_topic:
+                self._metrics.decision_relayed(payload)
+                log.info("human_decision_relayed", item_id=key, label_id=payload.get("label_id"))
+            else:
+                self._metrics.label_relayed(payload)
+                log.info("label_relayed", item_id=key, label_id=payload.get("label_id"))
         return len(rows)
 
     def _read(self, session: Session) -> Sequence[tuple[int, str, str, dict[str, Any]]]:

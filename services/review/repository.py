@@ -182,11 +182,13 @@ class ReviewRepository:
 
     # -- labels ----------------------------------------------------------------------
 
-    def add_label(self, label: ReviewLabelRow, outbox: ReviewOutboxRow) -> None:
+    def add_label(self, label: ReviewLabelRow, *outbox: ReviewOutboxRow) -> None:
+        """The label and its outbox rows, in this order (the relay sends by row id)."""
         self._session.add(label)
-        self._session.flush()  # the outbox row references the label
-        self._session.add(outbox)
-        self._session.flush()
+        self._session.flush()  # the outbox rows reference the label
+        for row in outbox:
+            self._session.add(row)
+            self._session.flush()  # one by one: ids follow the given order
 
     def active_labels(self, item_id: str) -> int:
         return (

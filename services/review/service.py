@@ -8,10 +8,18 @@ Configuration (approved tags, lease, undo window, priority, feedback topic, metr
 ``ReviewPolicy``: passed as ``policy=``, or else taken from ``session.info["review_policy"]``
 (the app's session factory puts it there), or else the defaults.
 
-Undo and feedback.labels: a label reaches Kafka only through the outbox, after commit.
-Undoing a label not yet relayed cancels its outbox row, so nothing is sent. Undoing one
-already relayed sends nothing either; the reviewer's next label of the item is sent as a
-new FeedbackLabel, and the gold store keeps the latest label per (item, labeler).
+A label is two messages, both through the outbox after commit, keyed by item id: the
+FeedbackLabel for ``feedback.labels`` (training) and the human decision for
+``content.classified`` (downstream: route ``human``, the label as ``tag``, the reviewed
+model version, the label id, the time from ingest). Every label makes a decision, an
+audit label too: one that disagrees with the auto-accepted tag corrects it, one that
+agrees confirms it.
+
+Undo: undoing a label not yet relayed cancels its outbox rows, so nothing is sent.
+Undoing one already relayed sends nothing either; the item goes back to the reviewer,
+whose next label of it is sent as a new FeedbackLabel and a new decision. Consumers keep
+the latest decision per item (and the gold store the latest label per item and labeler),
+so that corrected decision replaces the undone one.
 """
 
 from __future__ import annotations
@@ -26,7 +34,8 @@ from services.review.metrics import ReviewMetrics
 from services.review.repository import Priority, ReviewRepository
 from services.review.schemas import ClaimedItem, Progress, ReviewStats, StoredLabel
 from services.review.tables import ReviewItemRow, ReviewLabelRow, ReviewOutboxRow
-from shared.messages import FeedbackLabel, ReviewRequest
+from shared.messages import HUMAN, Classification, FeedbackLabel, ReviewRequest
+from shared.messages.classified import HUMAN_DECISION_VERSION
 from shared.settings import DEFAULT_TAGS
 
 POLICY_KEY = "review_policy"
@@ -54,6 +63,7 @@ class ReviewPolicy:
     priority: Priority = "confidence"
     labels_per_item: int = 1
     feedback_topic: str = "feedback.labels"
+    decisions_topic: str = "content.classified"
     metrics: ReviewMetrics | None = field(default=None, compare=False)
 
 
@@ -119,7 +129,8 @@ def label_item(
     *,
     policy: ReviewPolicy | None = None,
 ) -> StoredLabel:
-    """Store ``reviewer``'s label of the item they hold, and queue it for feedback.labels."""
+    """Store ``reviewer``'s label of the item they hold; queue it for feedback.labels and
+    as the item's human decision for content.classified."""
     p = policy_of(session, policy)
     if tag not in p.approved_tags:
         raise UnknownTag(f"not an approved tag: {', '.join(p.approved_tags)}")
@@ -151,14 +162,18 @@ def label_item(
         decision_seconds=seconds,
         labeled_at=now,
     )
+    decision = human_decision(row, label)
     repo.add_label(
         label,
-        ReviewOutboxRow(
-            label_id=label.label_id,
-            topic=p.feedback_topic,
-            key=item_id,
-            payload=message.model_dump(mode="json", exclude_none=True),
-            created_at=now,
+        *(
+            ReviewOutboxRow(
+                label_id=label.label_id,
+                topic=topic,
+                key=item_id,
+                payload=payload.model_dump(mode="json", exclude_none=True),
+                created_at=now,
+            )
+            for topic, payload in ((p.feedback_topic, message), (p.decisions_topic, decision))
         ),
     )
     repo.release(row)
@@ -172,6 +187,24 @@ def label_item(
         reviewer=reviewer,
         decided_at=now,
         decision_seconds=seconds,
+    )
+
+
+def human_decision(item: ReviewItemRow, label: ReviewLabelRow) -> Classification:
+    """The decision ``label`` makes on ``item``, with the model's guess it reviewed."""
+    latency = max(0.0, (label.decided_at - item.received_at).total_seconds())
+    return Classification(
+        schema_version=HUMAN_DECISION_VERSION,
+        item_id=item.item_id,
+        tag=label.tag,
+        route=HUMAN,
+        confidence=item.confidence,
+        predicted_tag=item.predicted_tag,
+        probabilities=dict(item.probabilities),
+        model_version=item.model_version,
+        latency_ms=latency * 1000,
+        decided_at=label.decided_at,
+        label_id=label.label_id,
     )
 
 

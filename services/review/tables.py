@@ -97,7 +97,8 @@ class ReviewLabelRow(Base):
 
 
 class ReviewOutboxRow(Base):
-    """A FeedbackLabel to produce, written in the label's transaction; relayed, then sent."""
+    """A message of a label to produce (its FeedbackLabel, its human decision), written in
+    the label's transaction; relayed, then sent."""
 
     __tablename__ = "review_outbox"
 

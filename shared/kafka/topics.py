@@ -8,10 +8,16 @@ the init job, or Strimzi in Kubernetes: never by a service, whose client may lac
 right to create them in production and whose guess of partitions would be wrong there.
 
 Keys: every record of an item is keyed by its item id, so one item's records stay on one
-partition in order, and consumers dedup on it. ``content.classified`` is keyed by item id
-but is not a last-value-per-key log: feedback keeps each model version's decision of an
-item (stable and canary alike) to measure each version's accuracy, so compacting it would
-lose history that is still read.
+partition in order, and consumers dedup on it. ``content.classified`` holds every
+decision of an item in order: the model's, then any reviewer's (route ``human``, which
+replaces it; an undo's or audit's correction replaces that). Downstream keeps the latest
+decision per item id (a model decision never replacing a human one: a re-decided batch
+can repeat it late), so the topic can be log-compacted in production. The feedback
+service stores each model version's prediction as it arrives (human decisions are not
+predictions), so compaction only limits a replay from the beginning, which sees the
+latest decision per item only (for a reviewed item the human one, so a rebuilt store
+would lack the model's prediction of labelled items); keep ``min.compaction.lag.ms``
+above the feedback consumer's worst lag.
 """
 
 from __future__ import annotations
@@ -57,6 +63,7 @@ class Topic:
 
 
 RAW = Topic("topic_raw", ContentItem, key="item_id")
+#: Every item's decisions, model and human; downstream keeps the latest per item id.
 CLASSIFIED = Topic("topic_classified", Classification, key="item_id")
 REVIEW = Topic("topic_review", ReviewRequest, key="item_id")
 FEEDBACK = Topic("topic_feedback", FeedbackLabel, key="item_id")

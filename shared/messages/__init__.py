@@ -9,7 +9,7 @@ from shared.messages.base import (
     MessageError,
     MessageErrorKind,
 )
-from shared.messages.classified import NEEDS_REVIEW, Classification
+from shared.messages.classified import HUMAN, NEEDS_REVIEW, Classification
 from shared.messages.content import ContentItem
 from shared.messages.dlq import DeadLetter
 from shared.messages.feedback import FeedbackLabel
@@ -18,6 +18,7 @@ from shared.messages.review import ReviewRequest
 
 __all__ = [
     "CONSUMER_EXTRA",
+    "HUMAN",
     "MAX_MESSAGE_BYTES",
     "NEEDS_REVIEW",
     "Classification",

@@ -51,6 +51,23 @@ def classified(
     )
 
 
+def human(item_id: str, tag: str, *, guessed: str = "mlops", version: str = "v1") -> Classification:
+    """A reviewer's decision on content.classified, after ``version`` guessed ``guessed``."""
+    return Classification(
+        schema_version=2,
+        item_id=item_id,
+        tag=tag,
+        route="human",
+        confidence=0.4,
+        predicted_tag=guessed,
+        probabilities={"mlops": 0.4, "other": 0.3},
+        model_version=version,
+        latency_ms=60_000.0,
+        decided_at=T0 + timedelta(minutes=1),
+        label_id=uuid.uuid4().hex,
+    )
+
+
 def content(
     item_id: str, title: str = "Kubernetes serving pipeline", minute: int = 0
 ) -> ContentItem:

@@ -16,7 +16,7 @@ from shared.kafka.batch import produce_all
 from shared.messages import ReviewRequest
 from shared.settings import Settings
 from tests.fixtures.kafka import read_topic
-from tests.services.feedback.helpers import classified, content, label
+from tests.services.feedback.helpers import classified, content, human, label
 
 pytestmark = pytest.mark.kafka
 
@@ -37,6 +37,8 @@ async def test_labels_predictions_and_items_reach_the_store(
         Output(t.topic_raw, b"x", content("x").encode()),
         Output(t.topic_classified, b"a", classified("a", "mlops").encode()),
         Output(t.topic_classified, b"x", classified("x", "mlops").encode()),
+        # a reviewer's decision: read (not dead-lettered), not scored as a prediction
+        Output(t.topic_classified, b"a", human("a", "other", guessed="mlops").encode()),
         Output(t.topic_feedback, b"a", label("a", "mlops", label_id="L1").encode()),
         Output(t.topic_feedback, b"a", label("a", "mlops", label_id="L1").encode()),  # again
         Output(t.topic_feedback, b"x", label("x", "mlops", labeler="alice").encode()),

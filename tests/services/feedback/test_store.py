@@ -12,7 +12,7 @@ from services.feedback.repository import FeedbackStore
 from shared.db.session import make_engine
 from shared.settings import DEFAULT_TAGS
 from tests.fixtures.db import migrated
-from tests.services.feedback.helpers import classified, content, label
+from tests.services.feedback.helpers import classified, content, human, label
 
 
 @pytest.fixture
@@ -77,6 +77,19 @@ def test_online_accuracy_per_version_and_role_on_a_known_stream(store: FeedbackS
         "samples": 1,
         "correct": 0,
     } in by_route
+
+
+def test_a_human_decision_is_not_a_model_prediction(store: FeedbackStore) -> None:
+    # v1 guessed mlops on "a" and routed it to review; the reviewer said "other", which
+    # is both the gold label and the human decision on content.classified.
+    store.apply_batch(
+        predictions=[classified("a", "mlops", route="review"), human("a", "other")],
+        labels=[label("a", "other")],
+    )
+    store.apply_batch(predictions=[human("a", "other")])  # a redelivery changes nothing
+
+    assert store.accuracy() == [AccuracyRow("v1", "stable", samples=1, correct=0)]
+    assert [r["route"] for r in store.accuracy_by_route()] == ["review"]
 
 
 def test_a_conflict_is_requeued_once_text_and_prediction_are_known(store: FeedbackStore) -> None:

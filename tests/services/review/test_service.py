@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -9,8 +10,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.review import service
+from services.review.repository import ReviewRepository
 from services.review.service import NothingToUndo, NotHolder, UnknownTag
 from services.review.tables import ReviewItemRow, ReviewOutboxRow
+from shared.messages import Classification
 from tests.services.review.conftest import POLICY, T0, Enqueue, request
 
 Sessions = sessionmaker[Session]
@@ -24,6 +27,17 @@ def claim(sessions: Sessions, reviewer: str, at=T0):
 def label(sessions: Sessions, reviewer: str, item_id: str, tag: str = "mlops", at=T0):
     with sessions.begin() as session:
         return service.label_item(session, reviewer, item_id, tag, at)
+
+
+def pending_decisions(sessions: Sessions) -> list[Classification]:
+    """The human decisions waiting in the outbox for content.classified, oldest first."""
+    with sessions.begin() as session:
+        rows = ReviewRepository(session).unsent(100)
+        return [
+            Classification.decode(json.dumps(r.payload).encode())
+            for r in rows
+            if r.topic == "content.classified"
+        ]
 
 
 def test_storing_the_same_request_twice_queues_it_once(
@@ -137,7 +151,11 @@ def test_label_by_the_holder_is_stored_with_an_outbox_row(
     assert item is not None
     assert item.state == "labeled"
     assert item.claimed_by is None
-    assert len(outbox) == 1
+    assert [(r.topic, r.key) for r in outbox] == [
+        ("feedback.labels", "a"),
+        ("content.classified", "a"),
+    ]
+    assert {r.label_id for r in outbox} == {stored.label_id}
     payload = outbox[0].payload
     assert payload["label_id"] == stored.label_id
     assert payload["source"] == "reviewer"
@@ -146,7 +164,34 @@ def test_label_by_the_holder_is_stored_with_an_outbox_row(
     assert payload["predicted_tag"] == "mlops"
     assert payload["model_version"] == "v1"
     assert payload["decision_seconds"] == 42
+    # An audit label that agrees with the auto-accepted tag confirms it as a human decision.
+    assert Classification.decode(json.dumps(outbox[1].payload).encode()) == Classification(
+        schema_version=2,
+        item_id="a",
+        tag="mlops",
+        route="human",
+        confidence=0.1,
+        predicted_tag="mlops",
+        probabilities={"mlops": 0.1, "other": 0.9},
+        model_version="v1",
+        latency_ms=(3600 + 42) * 1000,  # received an hour before T0
+        decided_at=T0 + timedelta(seconds=42),
+        label_id=stored.label_id,
+    )
     assert claim(sessions, "r1") is None
+
+
+def test_an_audit_disagreement_is_a_correction_of_the_auto_accepted_tag(
+    sessions: Sessions, enqueue: Enqueue
+) -> None:
+    enqueue(request("a", 0.95, reason="audit", predicted_tag="mlops"))
+    claim(sessions, "r1")
+    stored = label(sessions, "r1", "a", "computer-vision")
+
+    [decision] = pending_decisions(sessions)
+    assert (decision.item_id, decision.route, decision.tag) == ("a", "human", "computer-vision")
+    assert (decision.predicted_tag, decision.model_version) == ("mlops", "v1")
+    assert decision.label_id == stored.label_id
 
 
 def test_label_needs_the_claim_and_an_approved_tag(sessions: Sessions, enqueue: Enqueue) -> None:
@@ -187,6 +232,50 @@ def test_undo_within_the_window_returns_the_item_and_cancels_the_unsent_label(
         assert service.progress(session, "r1", T0).labeled_today == 1
         with pytest.raises(NothingToUndo):
             service.undo_last(session, "r2", T0)
+
+
+def test_undo_of_an_unsent_label_leaves_only_the_corrected_decision_to_send(
+    sessions: Sessions, enqueue: Enqueue
+) -> None:
+    enqueue(request("a", 0.1))
+    claim(sessions, "r1")
+    first = label(sessions, "r1", "a", "other")
+    with sessions.begin() as session:
+        service.undo_last(session, "r1", T0 + timedelta(seconds=10))
+    assert pending_decisions(sessions) == []  # cancelled with its FeedbackLabel
+    corrected = label(sessions, "r1", "a", "mlops", T0 + timedelta(seconds=20))
+
+    [decision] = pending_decisions(sessions)
+    assert (decision.tag, decision.label_id) == ("mlops", corrected.label_id)
+    assert corrected.label_id != first.label_id
+
+
+def test_undo_of_a_sent_label_sends_the_corrected_decision_after_it(
+    sessions: Sessions, enqueue: Enqueue
+) -> None:
+    enqueue(request("a", 0.1))
+    claim(sessions, "r1")
+    label(sessions, "r1", "a", "other")
+    with sessions.begin() as session:  # what the relay does once the broker acknowledged
+        repo = ReviewRepository(session)
+        repo.mark_sent([r.id for r in repo.unsent(10)], T0 + timedelta(seconds=1))
+    with sessions.begin() as session:
+        service.undo_last(session, "r1", T0 + timedelta(seconds=10))
+    corrected = label(sessions, "r1", "a", "mlops", T0 + timedelta(seconds=20))
+
+    [decision] = pending_decisions(sessions)
+    assert (decision.tag, decision.label_id) == ("mlops", corrected.label_id)
+    with sessions.begin() as session:
+        rows = session.scalars(
+            select(ReviewOutboxRow)
+            .where(ReviewOutboxRow.topic == "content.classified")
+            .order_by(ReviewOutboxRow.id)
+        ).all()
+        # Sent in row order on one key: the correction is the latest decision of the item.
+        assert [(r.payload["tag"], r.sent_at is not None) for r in rows] == [
+            ("other", True),
+            ("mlops", False),
+        ]
 
 
 def test_undo_after_the_window_is_refused(sessions: Sessions, enqueue: Enqueue) -> None:
