@@ -155,6 +155,12 @@ class FeedbackMonitor:
         s = self.settings
         self.accuracy = self.store.accuracy()
         self.metrics.set_accuracy(self.accuracy)
+        self.metrics.set_audit_precision(
+            self.store.audit_precision(), confidence=s.feedback_precision_confidence
+        )
+        self.metrics.set_paired(self.store.paired())
+        self.metrics.target_precision.set(s.target_precision)
+        self.metrics.audit_min_samples.set(s.feedback_audit_min_samples)
         self.store.prune_items(s.feedback_items_max)
         self.drift = self._drift()
         if self.drift is not None:
