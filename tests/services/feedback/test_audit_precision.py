@@ -1,18 +1,23 @@
-"""Audit precision and paired canary/stable counts, on SQLite and PostgreSQL."""
+"""Audit precision and paired canary/stable counts, on SQLite and PostgreSQL, and as the
+feedback service exports and serves them."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry
 
+from services.feedback.app import create_app
 from services.feedback.metrics import AuditRow, FeedbackMetrics, PairedRow
 from services.feedback.repository import FeedbackStore
 from shared.db.session import make_engine
 from shared.settings import DEFAULT_TAGS
 from tests.fixtures.db import migrated
 from tests.services.feedback.helpers import classified, label
+from tests.services.feedback.test_api import make_settings, serve
 
 
 @pytest.fixture
@@ -110,3 +115,43 @@ def test_metrics_export_precision_with_wilson_bounds_and_paired_outcomes() -> No
 
     metrics.set_paired([])  # the pair's labels are gone (e.g. store reset): no stale series
     assert get("tagstream_feedback_paired_labels", {**pair, "outcome": "stable_only"}) is None
+
+
+async def test_the_monitor_exports_and_the_api_shows_precision_and_pairs(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, feedback_audit_min_samples=50, target_precision=0.95)
+    metrics = CollectorRegistry()
+    app = create_app(
+        settings, metrics_registry=metrics, publisher=None, consume=False, monitor=False
+    )
+    async with serve(app) as http:
+        state = app.state.feedback
+        predictions = [classified(i, "mlops") for i in "abcd"]
+        predictions += [classified(i, "other", version="v2", role="canary") for i in "abcd"]
+        labels = [label(i, "mlops", audit=True, version="v1") for i in "abc"]
+        labels.append(label("d", "other", audit=True, version="v1"))
+        state.store.apply_batch(predictions=predictions, labels=labels)
+        await asyncio.to_thread(state.monitor.refresh)
+        body = (await http.get("/v1/accuracy")).json()
+
+    [v1] = body["audit_precision"]
+    assert (v1["model_version"], v1["samples"], v1["correct"], v1["precision"]) == (
+        "v1",
+        4,
+        3,
+        0.75,
+    )
+    assert 0 < v1["lower"] < 0.75 < v1["upper"] < 1
+    assert body["paired"] == [
+        {
+            "stable_version": "v1",
+            "canary_version": "v2",
+            "both_correct": 0,
+            "canary_only": 1,
+            "stable_only": 3,
+            "neither_correct": 0,
+        }
+    ]
+    get = metrics.get_sample_value
+    assert get("tagstream_feedback_audit_precision_upper", {"model_version": "v1"}) == (v1["upper"])
+    assert get("tagstream_feedback_target_precision") == 0.95
+    assert get("tagstream_feedback_audit_min_samples") == 50
