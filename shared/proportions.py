@@ -104,7 +104,7 @@ def _phi(c: PairedCounts) -> float:
 
 
 def mcnemar_mid_p(counts: PairedCounts) -> float:
-    """One-sided exact McNemar mid-p that version a is less accurate than version b.
+    """One-sided exact McNemar mid-p value: small when version a is less accurate than b.
 
     Only discordant items inform it: with equal accuracies each is a's win with
     probability 1/2, so P(X < a_only) + P(X = a_only)/2 for X ~ Binomial(a_only + b_only,
