@@ -539,6 +539,56 @@ def models() -> dict[str, Any]:
             ],
             [
                 Panel(
+                    "Precision of auto-accepted items (audit sample), by version",
+                    [
+                        (
+                            "max by (model_version) (tagstream_feedback_audit_precision)",
+                            "{{model_version}}",
+                        ),
+                        (
+                            "max by (model_version) (tagstream_feedback_audit_precision_lower)",
+                            "{{model_version}} lower bound",
+                        ),
+                        (
+                            "max by (model_version) (tagstream_feedback_audit_precision_upper)",
+                            "{{model_version}} upper bound",
+                        ),
+                        ("max(tagstream_feedback_target_precision)", "target"),
+                    ],
+                    unit="percentunit",
+                    max_value=1,
+                    description="What users get: gold labels of the random audit sample of "
+                    "auto-accepted items, with one-sided Wilson bounds. "
+                    "TagstreamAutoPrecisionLow fires when the upper bound is under the target.",
+                ),
+                Panel(
+                    "Audited auto-accepted items with a gold label",
+                    [
+                        (
+                            "max by (model_version) (tagstream_feedback_audit_samples)",
+                            "{{model_version}}",
+                        ),
+                        ("max(tagstream_feedback_audit_min_samples)", "alert minimum"),
+                    ],
+                ),
+            ],
+            [
+                Panel(
+                    "Canary vs stable on the same labelled items",
+                    [
+                        (
+                            "max by (stable_version, canary_version, outcome) "
+                            "(tagstream_feedback_paired_labels)",
+                            "{{canary_version}} vs {{stable_version}}: {{outcome}}",
+                        )
+                    ],
+                    description="Items both versions answered (one decided, the other on "
+                    "content.shadow) and a person labelled; the rollout's paired accuracy "
+                    "check reads these counts (canary_only vs stable_only decide it).",
+                ),
+            ],
+            [
+                Panel(
                     "Online accuracy by version and role",
                     [
                         (
@@ -548,6 +598,8 @@ def models() -> dict[str, Any]:
                     ],
                     unit="percentunit",
                     max_value=1,
+                    description="On every labelled item, mostly those routed to review (the "
+                    "least confident): describes the review queue, not what users get.",
                 ),
                 Panel(
                     "Gold-labeled items behind the accuracy",

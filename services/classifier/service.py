@@ -152,9 +152,11 @@ def classify_batch(
 
     With a canary, both models score every item (so their predictions, latencies and
     agreement are compared on the same items); the canary decides its share of items,
-    chosen by a hash of the item id, or none in shadow mode, where its decisions go to
-    the shadow topic instead. An item the canary cannot score is decided by the stable
-    model; one the stable model cannot score goes to the DLQ.
+    chosen by a hash of the item id, or none in shadow mode. The version that did not
+    decide an item has its answer recorded on the shadow topic, so every item a person
+    labels carries both versions' answers and the rollout can compare them paired. An
+    item the canary cannot score is decided by the stable model; one the stable model
+    cannot score goes to the DLQ.
     """
     if isinstance(serving, LoadedModel):
         serving = ServingSet(stable=serving)
@@ -197,10 +199,12 @@ def classify_batch(
         theirs = canary.decisions[index] if canary is not None else None
         decider, decision = serving.stable, mine
         if theirs is not None and serving.canary is not None:
-            if serving.shadow:
-                _shadow(result, routing, serving.canary, item, theirs, decided_at)
-            elif in_share(item.item_id, serving.canary_weight, salt=CANARY_SALT):
-                decider, decision = serving.canary, theirs
+            other, answer = serving.canary, theirs
+            if not serving.shadow and in_share(
+                item.item_id, serving.canary_weight, salt=CANARY_SALT
+            ):
+                decider, decision, other, answer = serving.canary, theirs, serving.stable, mine
+            _shadow(result, routing, other, item, answer, decided_at)
         _decide(result, routing, decider, item, decision, decided_at)
         result.items_scored += 1
     return result
@@ -384,7 +388,10 @@ def _shadow(
     decision: Decision,
     decided_at: datetime,
 ) -> None:
-    """The canary's decision in shadow mode: recorded on its own topic, never acted on."""
+    """The answer of the version that did not decide the item: recorded, never acted on.
+
+    The canary's in shadow mode; otherwise whichever of the two the split did not pick.
+    """
     classification = _classification(routing, model, item, decision, decided_at)
     result.outputs.append(
         Output(routing.topic_shadow, item.item_id.encode(), classification.encode())

@@ -5,6 +5,7 @@ Errors are answered in the one envelope of ``shared.http.errors``.
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated, Any
 
 import structlog
@@ -22,6 +23,7 @@ from services.feedback.service import (
 )
 from shared.http import errors as shared_errors
 from shared.http.errors import ErrorBody, FieldError, Refusal
+from shared.proportions import one_sided_z, wilson_interval
 from shared.security import Unauthorized, bearer_client
 
 log = structlog.get_logger("services.feedback")
@@ -98,6 +100,7 @@ async def get_accuracy(request: Request) -> dict[str, Any]:
     state = request.app.state.feedback
     monitor = state.monitor
     by_route = await state.run_blocking(state.store.accuracy_by_route)
+    z = one_sided_z(monitor.settings.feedback_precision_confidence)
     return {
         "versions": [
             {
@@ -110,6 +113,23 @@ async def get_accuracy(request: Request) -> dict[str, Any]:
             for r in monitor.accuracy
         ],
         "by_route": by_route,
+        # what users get: precision of auto-accepted items on the audit sample only
+        "audit_precision": [
+            {
+                "model_version": r.model_version,
+                "samples": r.samples,
+                "correct": r.correct,
+                "precision": r.correct / r.samples,
+                "lower": lower,
+                "upper": upper,
+            }
+            for r in monitor.audit
+            if r.samples
+            for lower, upper in [wilson_interval(r.correct, r.samples, z)]
+        ],
+        "confidence": monitor.settings.feedback_precision_confidence,
+        # canary vs stable on the same labelled items (what the rollout's check reads)
+        "paired": [asdict(r) for r in monitor.paired],
         **monitor.summary(),
     }
 

@@ -1,6 +1,7 @@
-"""The feedback service's Kafka side: one consumer group over three topics.
+"""The feedback service's Kafka side: one consumer group over four topics.
 
-``feedback.labels`` fill the gold-label store, ``content.classified`` the predictions
+``feedback.labels`` fill the gold-label store, ``content.classified`` and
+``content.shadow`` (the other version's answer while a canary runs) the predictions
 table, ``content.raw`` the item texts. Each batch is one database transaction (in a worker
 thread); review requests for reviewer conflicts and dead letters are produced, and only
 after the broker acknowledged them are the offsets committed (``run_batches``): at least
@@ -20,7 +21,7 @@ from services.feedback.repository import BatchEffects, FeedbackStore
 from services.feedback.settings import FeedbackSettings
 from shared.kafka import ConsumerWorker, Output, WorkerConfig, dead_letter
 from shared.kafka.batch import Record
-from shared.kafka.topics import CLASSIFIED, DLQ, FEEDBACK, RAW, REVIEW
+from shared.kafka.topics import CLASSIFIED, DLQ, FEEDBACK, RAW, REVIEW, SHADOW
 from shared.messages import (
     Classification,
     ContentItem,
@@ -35,11 +36,11 @@ STAGE = "feedback.decode"
 
 
 def worker_config(settings: FeedbackSettings) -> WorkerConfig:
-    """The feedback store's consumer group over labels, decisions and raw items."""
+    """The feedback store's consumer group over labels, decisions (both versions') and items."""
     s = settings
     return WorkerConfig(
         name="feedback",
-        topics=(FEEDBACK.name(s), CLASSIFIED.name(s), RAW.name(s)),
+        topics=(FEEDBACK.name(s), CLASSIFIED.name(s), SHADOW.name(s), RAW.name(s)),
         group_id=s.feedback_group_id,
         max_records=s.feedback_batch_max_items,
         max_wait_ms=s.feedback_batch_max_wait_ms,
@@ -94,6 +95,7 @@ class FeedbackConsumer:
         kinds: dict[str, tuple[type[Message], list[Message]]] = {
             FEEDBACK.name(s): (FEEDBACK.message, labels),  # type: ignore[dict-item]
             CLASSIFIED.name(s): (CLASSIFIED.message, predictions),  # type: ignore[dict-item]
+            SHADOW.name(s): (SHADOW.message, predictions),  # type: ignore[dict-item]
             RAW.name(s): (RAW.message, items),  # type: ignore[dict-item]
         }
         for record in records:

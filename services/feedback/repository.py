@@ -4,6 +4,11 @@ One consumer batch is one transaction (``apply_batch``): labels are inserted onc
 ``label_id``, predictions (model decisions; a human decision is not one) and item texts
 upserted, the gold row of every item with a new label recomputed from all of its labels.
 Redelivered batches therefore change nothing.
+
+Predictions are every model version's answer for an item, from ``content.classified``
+(the version that decided) and ``content.shadow`` (the other one while a canary runs),
+one row per (item, version, role): that is what lets ``paired`` compare two versions
+on the same labelled items.
 """
 
 from __future__ import annotations
@@ -14,11 +19,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Engine, case, delete, func, select, text, update
+from sqlalchemy import Engine, and_, case, delete, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, aliased, sessionmaker
 
-from services.feedback.metrics import AccuracyRow
+from services.feedback.metrics import AccuracyRow, AuditRow, PairedRow
 from services.feedback.service import LabelView, Reconciled, reconcile
 from services.feedback.tables import (
     ConflictRow,
@@ -49,6 +54,10 @@ class RunRecord:
     result: str
     label_count: int
     version: str | None
+
+
+MODEL_ROUTES = ("auto", "review")
+"""Routes a model decides; any other route on content.classified is not a model's answer."""
 
 
 def _insert(session: Session, table: Any) -> Any:
@@ -110,6 +119,9 @@ class FeedbackStore:
             session.execute(stmt.on_conflict_do_nothing(index_elements=["item_id"]))
 
     def _upsert_predictions(self, session: Session, predictions: Sequence[Classification]) -> None:
+        # Only a model's answers: a person's decision on the item is a label, not a
+        # prediction of the version it names, and must not overwrite that version's guess.
+        predictions = [p for p in predictions if p.route in MODEL_ROUTES]
         rows = {
             (p.item_id, p.model_version, p.role): {
                 "item_id": p.item_id,
@@ -122,9 +134,6 @@ class FeedbackStore:
                 "decided_at": p.decided_at,
             }
             for p in predictions
-            # A reviewer's decision (route "human") is the answer, not a model's guess:
-            # counted as a prediction it would score the model on a person's tag.
-            if not p.is_human
         }
         if not rows:
             return
@@ -321,6 +330,73 @@ class FeedbackStore:
         )
         with self._reads() as session:
             return list(session.execute(query).all())
+
+    def audit_precision(self) -> list[AuditRow]:
+        """Precision of each version's auto-accepted items, on the audit sample only.
+
+        The audit sample is a random share of auto-accepted items sent to review anyway
+        (labels with ``audit`` set, naming the version that decided): unlike the items a
+        model routed to review, it is an unbiased sample of what reached users untouched.
+        """
+        audited = (
+            select(FeedbackLabelRow.item_id)
+            .where(
+                FeedbackLabelRow.audit.is_(True),
+                FeedbackLabelRow.model_version == PredictionRow.model_version,
+            )
+            .correlate(PredictionRow)
+        )
+        correct = func.sum(case((PredictionRow.predicted_tag == GoldLabelRow.tag, 1), else_=0))
+        query = (
+            select(PredictionRow.model_version, func.count(), correct)
+            .join(GoldLabelRow, GoldLabelRow.item_id == PredictionRow.item_id)
+            .where(
+                GoldLabelRow.status == "agreed",
+                GoldLabelRow.tag.is_not(None),
+                PredictionRow.route == "auto",
+                PredictionRow.item_id.in_(audited),
+            )
+            .group_by(PredictionRow.model_version)
+            .order_by(PredictionRow.model_version)
+        )
+        with self._reads() as session:
+            return [AuditRow(v, int(n), int(c or 0)) for v, n, c in session.execute(query)]
+
+    def paired(self) -> list[PairedRow]:
+        """Per (stable, canary) pair: labelled items both answered, by which was right."""
+        stable, canary = aliased(PredictionRow), aliased(PredictionRow)
+
+        def count(stable_right: bool, canary_right: bool) -> Any:
+            s_ok = stable.predicted_tag == GoldLabelRow.tag
+            c_ok = canary.predicted_tag == GoldLabelRow.tag
+            both = and_(s_ok if stable_right else ~s_ok, c_ok if canary_right else ~c_ok)
+            return func.sum(case((both, 1), else_=0))
+
+        query = (
+            select(
+                stable.model_version,
+                canary.model_version,
+                count(True, True),
+                count(False, True),
+                count(True, False),
+                count(False, False),
+            )
+            .select_from(stable)
+            .join(canary, and_(canary.item_id == stable.item_id, canary.role == "canary"))
+            .join(GoldLabelRow, GoldLabelRow.item_id == stable.item_id)
+            .where(
+                stable.role == "stable",
+                GoldLabelRow.status == "agreed",
+                GoldLabelRow.tag.is_not(None),
+            )
+            .group_by(stable.model_version, canary.model_version)
+            .order_by(stable.model_version, canary.model_version)
+        )
+        with self._reads() as session:
+            return [
+                PairedRow(s, c, int(both or 0), int(c_only or 0), int(s_only or 0), int(no or 0))
+                for s, c, both, c_only, s_only, no in session.execute(query)
+            ]
 
     def gold_count(self) -> int:
         """Agreed gold labels whose item text is known (what a training run would use)."""

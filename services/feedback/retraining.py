@@ -29,7 +29,7 @@ import structlog
 
 from services.feedback.drift import VocabularyCache, oov_share
 from services.feedback.gold import load_gold
-from services.feedback.metrics import AccuracyRow, FeedbackMetrics
+from services.feedback.metrics import AccuracyRow, AuditRow, FeedbackMetrics, PairedRow
 from services.feedback.repository import FeedbackStore
 from services.feedback.settings import FeedbackSettings
 from shared.ml.training_job import TrainingRequest, run_training_job
@@ -146,6 +146,8 @@ class FeedbackMonitor:
         self.registry = registry
         self.metrics = metrics
         self.accuracy: list[AccuracyRow] = []
+        self.audit: list[AuditRow] = []
+        self.paired: list[PairedRow] = []
         self.drift: float | None = None
         self.training: asyncio.Task[RunOutcome] | None = None
         self._vocabulary = VocabularyCache()
@@ -155,6 +157,12 @@ class FeedbackMonitor:
         s = self.settings
         self.accuracy = self.store.accuracy()
         self.metrics.set_accuracy(self.accuracy)
+        self.audit = self.store.audit_precision()
+        self.metrics.set_audit_precision(self.audit, confidence=s.feedback_precision_confidence)
+        self.paired = self.store.paired()
+        self.metrics.set_paired(self.paired)
+        self.metrics.target_precision.set(s.target_precision)
+        self.metrics.audit_min_samples.set(s.feedback_audit_min_samples)
         self.store.prune_items(s.feedback_items_max)
         self.drift = self._drift()
         if self.drift is not None:

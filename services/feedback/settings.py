@@ -59,6 +59,18 @@ class FeedbackSettings(Settings):
         description="How often online accuracy and drift are recomputed from the database "
         "and the retraining trigger is checked.",
     )
+    feedback_audit_min_samples: int = Field(
+        100,
+        ge=1,
+        description="Audited auto-accepted items of a version (with a gold label) before "
+        "its precision may alert (exported as tagstream_feedback_audit_min_samples).",
+    )
+    feedback_precision_confidence: float = Field(
+        0.95,
+        gt=0.5,
+        lt=1,
+        description="One-sided confidence of the Wilson bounds of audit precision.",
+    )
     feedback_items_max: int = Field(
         200_000,
         ge=100,

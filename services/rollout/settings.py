@@ -79,8 +79,9 @@ class RolloutSettings(Settings):
     )
     rollout_require_labels: bool = Field(
         False,
-        description="Hold the final promotion until online accuracy has its minimum "
-        "labeled sample. Off: that check runs once the sample suffices, skipped before.",
+        description="Hold the final promotion until the paired accuracy test proves the "
+        "canary no worse than the margin (docs/rollout.md: how many labels that takes). "
+        "Off: that check only fails a canary shown worse, and is skipped below its sample.",
     )
     rollout_tick_seconds: float = Field(
         1.0, gt=0, description="How often the controller looks whether an analysis is due."
@@ -110,7 +111,10 @@ class RolloutSettings(Settings):
         0.80, ge=0, le=1, description="Smallest share of items where both models agree."
     )
     rollout_min_labeled: int = Field(
-        30, ge=1, description="Gold labels per version before online accuracy is judged."
+        30,
+        ge=1,
+        description="Gold-labelled items answered by both versions before the paired "
+        "accuracy check judges.",
     )
     rollout_max_accuracy_drop: float = Field(
         0.05, ge=0, le=1, description="Non-inferiority margin of online accuracy."

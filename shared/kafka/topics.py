@@ -70,7 +70,8 @@ FEEDBACK = Topic("topic_feedback", FeedbackLabel, key="item_id")
 MODELS = Topic("topic_models", ModelEvent, key="model_name")
 #: A dead letter keeps the key of the record that failed (so a replay lands where it was).
 DLQ = Topic("topic_dlq", DeadLetter, key="the original record's key")
-#: A canary's decisions in shadow mode: recorded, never acted on.
+#: While a canary runs, the answer of the version that did not decide each item (the
+#: canary's in shadow mode): recorded, never acted on; feedback pairs it with the decision.
 SHADOW = Topic("topic_shadow", Classification, key="item_id")
 
 #: Every topic, in pipeline order.

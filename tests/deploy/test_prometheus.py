@@ -32,7 +32,9 @@ REQUIRED_ALERTS = {
     "TagstreamLatencyOverBudget",  # p99 over the 100 ms budget
     "TagstreamReviewQueueOverSLA",  # oldest review item over SLA
     "TagstreamCanaryRolledBack",  # canary rolled back
-    "TagstreamOnlineAccuracyDrop",  # online accuracy drop
+    # online accuracy drop (issue 6), measured where it means something (issue 11): the
+    # audit sample's precision of auto-accepted items, confidently below the target
+    "TagstreamAutoPrecisionLow",
     "TagstreamNoData",  # no data from a service
     "TagstreamTargetDown",
 }

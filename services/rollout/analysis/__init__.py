@@ -3,8 +3,8 @@
 Two layers. :func:`build_queries` (``queries``) and :func:`judge` (``checks``) are pure:
 PromQL text out, query results in, one :class:`CheckResult` per check (``verdicts``) —
 testable on recorded series without a server; ``statistics`` holds the bounds the
-accuracy check uses. :func:`analyse` only runs the queries and hands the results to
-:func:`judge`.
+accuracy check uses (paired: both versions' answers on the same labelled items).
+:func:`analyse` only runs the queries and hands the results to :func:`judge`.
 
 The rule everywhere: a failed query, an empty result, NaN or ±Inf makes that check
 *inconclusive*, never a pass (SPEC §6, §11: "no data" and "no traffic" have promoted and
@@ -31,7 +31,13 @@ from services.rollout.analysis.queries import (
     build_queries,
     run_queries,
 )
-from services.rollout.analysis.statistics import newcombe_bounds, total_variation, wilson_interval
+from services.rollout.analysis.statistics import (
+    PairedCounts,
+    mcnemar_mid_p,
+    paired_difference_bounds,
+    total_variation,
+    wilson_interval,
+)
 from services.rollout.analysis.verdicts import (
     WAITING_FOR_LABELS,
     CheckResult,
@@ -47,6 +53,7 @@ __all__ = [
     "AnalysisConfig",
     "CheckResult",
     "Overall",
+    "PairedCounts",
     "PromQuery",
     "QueryResult",
     "Results",
@@ -61,8 +68,9 @@ __all__ = [
     "judge_prediction_shift",
     "judge_review_share",
     "judge_traffic",
-    "newcombe_bounds",
+    "mcnemar_mid_p",
     "overall_verdict",
+    "paired_difference_bounds",
     "run_queries",
     "total_variation",
     "wilson_interval",

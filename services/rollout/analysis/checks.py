@@ -13,7 +13,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from services.rollout.analysis.queries import Results
-from services.rollout.analysis.statistics import newcombe_bounds, total_variation
+from services.rollout.analysis.statistics import (
+    PairedCounts,
+    mcnemar_mid_p,
+    paired_difference_bounds,
+    total_variation,
+)
 from services.rollout.analysis.verdicts import WAITING_FOR_LABELS, CheckResult, Verdict
 from services.rollout.prometheus import PrometheusError, Sample
 
@@ -31,7 +36,7 @@ class AnalysisConfig:
     """Total variation distance between the two versions' tag shares."""
     min_agreement: float = 0.80
     min_labeled: int = 30
-    """Gold-labeled items per version before online accuracy is judged."""
+    """Gold-labelled items answered by both versions before online accuracy is judged."""
     max_accuracy_drop: float = 0.05
     """Non-inferiority margin for online accuracy."""
     confidence: float = 0.95
@@ -210,8 +215,9 @@ def judge_prediction_shift(
     except _NoData as exc:
         return _result("prediction_shift", "inconclusive", q, values, threshold, f"{exc}.")
     distance = values["distance"] = total_variation(canary, stable)
+    # sorted: of tags that moved equally, always name the same one (sets vary per run)
     moved = max(
-        set(canary) | set(stable),
+        sorted(set(canary) | set(stable)),
         key=lambda t: abs(canary.get(t, 0.0) / c_total - stable.get(t, 0.0) / s_total),
     )
     verdict: Verdict = "pass" if distance <= limit else "fail"
@@ -240,6 +246,15 @@ def judge_agreement(q: Mapping[str, str], results: Results, config: AnalysisConf
     return _result("shadow_agreement", verdict, q, values, threshold, detail)
 
 
+OUTCOMES = {
+    "both_correct": "both",
+    "canary_only": "a_only",
+    "stable_only": "b_only",
+    "neither_correct": "neither",
+}
+"""The feedback service's ``outcome`` label values -> the fields of :class:`PairedCounts`."""
+
+
 def judge_online_accuracy(
     q: Mapping[str, str],
     results: Results,
@@ -248,53 +263,48 @@ def judge_online_accuracy(
     require_labels: bool,
     final_step: bool,
 ) -> CheckResult:
-    """Non-inferiority of the canary's online accuracy, once both versions have labels.
+    """Non-inferiority of the canary's accuracy, paired on the items both versions answered.
 
-    The feedback service exports a series only for versions that have gold labels, so an
-    empty labeled-count result means zero labels; a failed query is still inconclusive.
+    While a canary exists the classifier records both versions' answers for every item,
+    so each gold-labelled item says which of the two was right: the comparison is on the
+    same items (paired), and only the items where they differ move it. The feedback
+    service exports a series only for pairs that have labels, so an empty result means
+    zero labels; a failed query is still inconclusive.
     """
     margin = config.max_accuracy_drop
     threshold = (
-        f"{config.confidence:.0%} one-sided bounds of canary - stable accuracy: fail when the "
-        f"upper bound < -{margin:g}; with labels required, the final step holds until the "
-        f"lower bound > -{margin:g}; "
-        f"judged from {config.min_labeled} gold labels per version"
+        f"{config.confidence:.0%} one-sided paired bounds (Newcombe) of canary - stable "
+        f"accuracy on the same labelled items: fail when the upper bound < -{margin:g}; with "
+        f"labels required, the final step holds until the lower bound > -{margin:g}; "
+        f"judged from {config.min_labeled} labelled items answered by both"
     )
-    keys = ("canary", "stable", "canary_labeled", "stable_labeled", "lower", "upper")
-    values: dict[str, float | None] = dict.fromkeys(keys)
-    labeled: dict[str, float] = {}
+    keys = ("canary", "stable", "labeled", "canary_only", "stable_only", "lower", "upper")
+    values: dict[str, float | None] = dict.fromkeys((*keys, "mcnemar_mid_p"))
     try:
-        for role in ("canary", "stable"):
-            samples = _samples(results, f"{role}_labeled", q[f"{role}_labeled"])
-            count = _finite(f"{role}_labeled", sum(s.value for s in samples or []))
-            labeled[role] = values[f"{role}_labeled"] = count
+        samples = _samples(results, "paired", q["paired"]) or []
+        found = {
+            s.labels.get("outcome", ""): _finite(f"paired {s.labels.get('outcome')}", s.value)
+            for s in samples
+        }
     except _NoData as exc:
         return _result("online_accuracy", "inconclusive", q, values, threshold, f"{exc}.")
-    if min(labeled.values()) < config.min_labeled:
-        counts = (
-            f"needs {config.min_labeled} gold labels per version, has "
-            f"{labeled['canary']:.0f} for the canary and {labeled['stable']:.0f} for stable."
+    counts = PairedCounts(
+        **{field: max(found.get(outcome, 0.0), 0.0) for outcome, field in OUTCOMES.items()}
+    )
+    values["labeled"] = counts.n
+    values["canary_only"], values["stable_only"] = counts.a_only, counts.b_only
+    if counts.n < config.min_labeled:
+        have = (
+            f"needs {config.min_labeled} labelled items answered by both versions, "
+            f"has {counts.n:.0f}."
         )
         if require_labels and final_step:
-            detail = f"{WAITING_FOR_LABELS}: {counts}"
-            return _waiting_for_labels(q, values, threshold, detail)
-        return _result("online_accuracy", "skipped", q, values, threshold, f"skipped: {counts}")
-    correct: dict[str, float] = {}
-    try:
-        for role in ("canary", "stable"):
-            right = _single(results, f"{role}_correct", q[f"{role}_correct"])
-            correct[role] = min(max(right, 0.0), labeled[role])
-            values[role] = correct[role] / labeled[role]
-    except _NoData as exc:
-        return _result("online_accuracy", "inconclusive", q, values, threshold, f"{exc}.")
-    lower, upper = newcombe_bounds(
-        correct["canary"],
-        labeled["canary"],
-        correct["stable"],
-        labeled["stable"],
-        config.confidence,
-    )
+            return _waiting_for_labels(q, values, threshold, f"{WAITING_FOR_LABELS}: {have}")
+        return _result("online_accuracy", "skipped", q, values, threshold, f"skipped: {have}")
+    values["canary"], values["stable"] = counts.accuracy_a, counts.accuracy_b
+    lower, upper = paired_difference_bounds(counts, config.confidence)
     values["lower"], values["upper"] = lower, upper
+    values["mcnemar_mid_p"] = mcnemar_mid_p(counts)
     verdict: Verdict
     if upper < -margin:
         verdict, why = "fail", "confidently worse than stable by more than the margin"
@@ -303,8 +313,8 @@ def judge_online_accuracy(
     elif require_labels and final_step:
         # Promotion was asked to wait for proof: more labels narrow the bounds.
         detail = (
-            f"{WAITING_FOR_LABELS}: canary - stable accuracy is between {lower:+.3f} and "
-            f"{upper:+.3f}, not enough evidence either way yet."
+            f"{WAITING_FOR_LABELS}: canary - stable accuracy on {counts.n:.0f} shared items "
+            f"is between {lower:+.3f} and {upper:+.3f}, not enough evidence either way yet."
         )
         return _waiting_for_labels(q, values, threshold, detail)
     else:
@@ -312,9 +322,10 @@ def judge_online_accuracy(
         # worse; a sample too small to prove it no worse does not roll a canary back.
         verdict, why = "pass", "not shown worse than stable (too few labels to prove it no worse)"
     detail = (
-        f"accuracy {correct['canary'] / labeled['canary']:.3f} on the canary vs "
-        f"{correct['stable'] / labeled['stable']:.3f} on stable, difference between "
-        f"{lower:+.3f} and {upper:+.3f}: {why}."
+        f"on {counts.n:.0f} labelled items both answered: accuracy {counts.accuracy_a:.3f} on "
+        f"the canary vs {counts.accuracy_b:.3f} on stable ({counts.a_only:.0f} right only on "
+        f"the canary, {counts.b_only:.0f} only on stable), difference between {lower:+.3f} "
+        f"and {upper:+.3f}: {why}."
     )
     return _result("online_accuracy", verdict, q, values, threshold, detail)
 

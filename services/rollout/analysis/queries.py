@@ -19,8 +19,8 @@ PREDICTIONS = "tagstream_classifier_predictions_total"
 ERRORS = "tagstream_classifier_inference_errors_total"
 INFERENCE_BUCKETS = "tagstream_classifier_inference_seconds_bucket"
 AGREEMENT = "tagstream_classifier_agreement_total"
-ACCURACY = "tagstream_feedback_online_accuracy"
-LABELED = "tagstream_feedback_online_samples"
+PAIRED = "tagstream_feedback_paired_labels"
+"""Gold-labelled items both versions answered, by ``outcome`` (which of them was right)."""
 
 CHECKS = (
     "traffic",
@@ -48,14 +48,12 @@ def _p99(version: str, window_seconds: int) -> str:
     )
 
 
-def _labeled(version: str) -> tuple[str, str]:
-    """Gold-labeled items and correct ones, over roles; max collapses feedback replicas."""
-    samples = _selector(LABELED, version)
-    accuracy = _selector(ACCURACY, version)
-    return (
-        f"sum(max by (model_version, role) ({samples}))",
-        f"sum(max by (model_version, role) (round({accuracy} * {samples})))",
+def _paired(canary: str, stable: str) -> str:
+    """Paired label counts by outcome; max collapses feedback replicas (each exports all)."""
+    selector = (
+        f"{PAIRED}{{canary_version={promql_string(canary)},stable_version={promql_string(stable)}}}"
     )
+    return f"max by (outcome) ({selector})"
 
 
 def build_queries(canary: str, stable: str, window_seconds: int) -> dict[str, dict[str, str]]:
@@ -65,8 +63,6 @@ def build_queries(canary: str, stable: str, window_seconds: int) -> dict[str, di
     if not canary or not stable or canary == stable:
         raise ValueError(f"need two different versions, got canary={canary!r} stable={stable!r}")
     w = window_seconds
-    c_samples, c_correct = _labeled(canary)
-    s_samples, s_correct = _labeled(stable)
     return {
         "traffic": {
             "canary": _increase(PREDICTIONS, canary, w),
@@ -88,12 +84,9 @@ def build_queries(canary: str, stable: str, window_seconds: int) -> dict[str, di
             "stable": _increase(PREDICTIONS, stable, w, "tag"),
         },
         "shadow_agreement": {"canary": _increase(AGREEMENT, canary, w, "agreement")},
-        "online_accuracy": {
-            "canary_labeled": c_samples,
-            "canary_correct": c_correct,
-            "stable_labeled": s_samples,
-            "stable_correct": s_correct,
-        },
+        # Not windowed: labels arrive long after the decisions, and every label on an
+        # item both versions answered counts, from the shadow step on.
+        "online_accuracy": {"paired": _paired(canary, stable)},
     }
 
 

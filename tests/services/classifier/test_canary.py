@@ -104,7 +104,15 @@ def test_the_canary_decides_its_hashed_share_and_each_item_is_decided_once(
 
     decided = decisions(result.outputs, "classified")
     assert len(decided) == len({d.item_id for d in decided}) == 400
-    assert not decisions(result.outputs, "shadow")
+    # the version that did not decide has its answer recorded: both answers for every item
+    shadowed = {d.item_id: d for d in decisions(result.outputs, "shadow")}
+    assert set(shadowed) == {d.item_id for d in decided}
+    for d in decided:
+        other = shadowed[d.item_id]
+        assert {(d.model_version, d.role), (other.model_version, other.role)} == {
+            (candidate, "canary"),
+            (models.stable.name, "stable"),
+        }
     by_canary = {d.item_id for d in decided if d.model_version == candidate}
     expected = {d.item_id for d in decided if in_share(d.item_id, 0.25, salt=CANARY_SALT)}
     assert by_canary == expected

@@ -18,6 +18,8 @@ def label(
     labeler: str = "alice",
     minute: int = 0,
     label_id: str | None = None,
+    audit: bool = False,
+    version: str | None = None,
 ) -> FeedbackLabel:
     return FeedbackLabel(
         label_id=label_id or uuid.uuid4().hex,
@@ -26,6 +28,8 @@ def label(
         source=source,
         labeler=labeler,
         labeled_at=T0 + timedelta(minutes=minute),
+        audit=audit,
+        model_version=version,
     )
 
 

@@ -39,6 +39,10 @@ async def test_labels_predictions_and_items_reach_the_store(
         Output(t.topic_classified, b"x", classified("x", "mlops").encode()),
         # a reviewer's decision: read (not dead-lettered), not scored as a prediction
         Output(t.topic_classified, b"a", human("a", "other", guessed="mlops").encode()),
+        # the canary's answer for the same item, from content.shadow: kept beside stable's
+        Output(
+            t.topic_shadow, b"a", classified("a", "mlops", version="v2", role="canary").encode()
+        ),
         Output(t.topic_feedback, b"a", label("a", "mlops", label_id="L1").encode()),
         Output(t.topic_feedback, b"a", label("a", "mlops", label_id="L1").encode()),  # again
         Output(t.topic_feedback, b"x", label("x", "mlops", labeler="alice").encode()),
@@ -57,19 +61,22 @@ async def test_labels_predictions_and_items_reach_the_store(
     async with app.router.lifespan_context(app):
         state = app.state.feedback
         for _ in range(300):
-            if state.store.accuracy():
+            if len(state.store.accuracy()) == 2 and state.store.paired():
                 break
             await asyncio.sleep(0.05)
         [request] = map(
             ReviewRequest.decode, await read_topic(settings, settings.topic_review, expect=1)
         )
-        [row] = state.store.accuracy()
+        row, canary = state.store.accuracy()
+        [paired] = state.store.paired()
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://feedback") as http:
             ready = (await http.get("/readyz")).json()["checks"]
     assert ready == {"database": True, "broker": True, "schema": True, "making_progress": True}
     assert request.item_id == "x"
     assert (row.model_version, row.samples, row.correct) == ("v1", 1, 1)
+    assert (canary.model_version, canary.role, canary.samples) == ("v2", "canary", 1)
+    assert (paired.stable_version, paired.canary_version, paired.both_correct) == ("v1", "v2", 1)
     assert metrics.get_sample_value("tagstream_feedback_labels_total", {"source": "reviewer"}) == 3
     letters = await read_topic(settings, settings.topic_dlq, expect=1)
     assert len(letters) == 1

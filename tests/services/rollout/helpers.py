@@ -36,8 +36,6 @@ class Version:
     batch_seconds: float | None = 0.003  # None: no batch timed in the window
     batches: int = 100
     agreement: tuple[int, int] | None = None  # (agree, disagree), canary only
-    labeled: int = 0
-    accuracy: float = 0.0
 
     @property
     def items(self) -> int:
@@ -51,6 +49,8 @@ class Scenario:
     stable: Version
     description: str
     exported: bool = True  # False: neither version has any series (no data at all)
+    paired: tuple[float, float, float, float] | None = (440, 25, 20, 15)
+    """Labelled items both answered: (both right, canary only, stable only, neither)."""
 
 
 class Exporter:
@@ -75,13 +75,10 @@ class Exporter:
             "tagstream_classifier_agreement", "Canary vs stable top tag.", [*labels, "agreement"],
             registry=self.registry,
         )  # fmt: skip
-        self.accuracy = Gauge(
-            "tagstream_feedback_online_accuracy", "Online accuracy.", labels,
-            registry=self.registry,
+        self.paired = Gauge(
+            "tagstream_feedback_paired_labels", "Labelled items both versions answered.",
+            ["stable_version", "canary_version", "outcome"], registry=self.registry,
         )  # fmt: skip
-        self.labeled = Gauge(
-            "tagstream_feedback_online_samples", "Gold labels.", labels, registry=self.registry
-        )
         self._server, self._thread = start_http_server(0, "127.0.0.1", registry=self.registry)
         self.target = f"127.0.0.1:{self._server.server_port}"
 
@@ -96,9 +93,14 @@ class Exporter:
         if v.agreement is not None:
             for outcome in ("agree", "disagree"):
                 self.agreement.labels(v.name, v.role, outcome)
-        if v.labeled:
-            self.labeled.labels(v.name, v.role).set(v.labeled)
-            self.accuracy.labels(v.name, v.role).set(v.accuracy)
+
+    def label(self, s: Scenario) -> None:
+        """The feedback service's paired counts (a gauge: exported as they stand)."""
+        if s.paired is None:
+            return
+        outcomes = ("both_correct", "canary_only", "stable_only", "neither_correct")
+        for outcome, count in zip(outcomes, s.paired, strict=True):
+            self.paired.labels(s.stable.name, s.canary.name, outcome).set(count)
 
     def play(self, v: Version) -> None:
         """Count the window's activity."""
@@ -208,6 +210,7 @@ def scraped(workdir: Path, scenarios: list[Scenario]) -> Iterator[PrometheusServ
         for s in played:
             exporter.initialise(s.canary)
             exporter.initialise(s.stable)
+            exporter.label(s)
         server = PrometheusServer(workdir, [exporter.target])
         try:
             wait_for(lambda: server.last_scrape() > 0, within=15, what="a first scrape")
@@ -232,33 +235,40 @@ TAGS = {"sports": 400, "politics": 300, "technology": 200, "science": 100}
 def _pair(prefix: str, **canary: Any) -> tuple[Version, Version]:
     """A healthy canary/stable pair named ``<prefix>-canary``/``<prefix>-stable``, the
     canary's fields overridden by ``canary``."""
-    stable = Version(f"{prefix}-stable", "stable", TAGS, labeled=500, accuracy=0.91)
+    stable = Version(f"{prefix}-stable", "stable", TAGS)
     healthy = Version(
         f"{prefix}-canary",
         "canary",
         {"sports": 410, "politics": 295, "technology": 195, "science": 100},
         agreement=(950, 50),
-        labeled=500,
-        accuracy=0.92,
     )
     return replace(healthy, **canary), stable
 
 
-def _scenario(name: str, description: str, **canary: Any) -> Scenario:
+def _scenario(
+    name: str,
+    description: str,
+    paired: tuple[float, float, float, float] | None = (440, 25, 20, 15),
+    **canary: Any,
+) -> Scenario:
     c, s = _pair(name, **canary)
-    return Scenario(name, c, s, description)
+    return Scenario(name, c, s, description, paired=paired)
 
 
 SCENARIOS = [
-    _scenario("good", "A healthy canary: every check passes."),
+    _scenario(
+        "good",
+        "A healthy canary: every check passes; on 500 labelled items both answered it is "
+        "right on 0.93, stable on 0.92.",
+    ),
     _scenario(
         "bad",
         "Trained on shuffled labels: spread over all tags, unsure, disagrees, inaccurate.",
+        paired=(130, 20, 330, 20),
         tags={"sports": 250, "politics": 250, "technology": 250, "science": 250},
         review_share=0.6,
         errors=30,
         agreement=(260, 740),
-        accuracy=0.3,
     ),
     _scenario(
         "slow", "Good predictions, 0.2 s per batch against stable's 3 ms.", batch_seconds=0.2
@@ -268,12 +278,13 @@ SCENARIOS = [
         *_pair("no_data"),
         "Neither version has any series (e.g. a wrong version name, or nothing scraped).",
         exported=False,
+        paired=None,
     ),
     _scenario(
         "nan",
-        "No batch timed in the window (p99 NaN) and a NaN accuracy gauge.",
+        "No batch timed in the window (p99 NaN) and a NaN paired label count.",
+        paired=(440, float("nan"), 20, 15),
         batch_seconds=None,
-        accuracy=float("nan"),
     ),
     _scenario(
         "low_traffic",
@@ -282,12 +293,16 @@ SCENARIOS = [
         agreement=(9, 1),
         batches=3,
     ),
-    _scenario("few_labels", "Only 12 gold labels for the canary so far.", labeled=12),
-    _scenario("accuracy_worse", "Canary 0.70 vs stable 0.91 on 500 labels each.", accuracy=0.7),
+    _scenario("few_labels", "Only 12 labelled items both answered so far.", paired=(9, 1, 1, 1)),
+    _scenario(
+        "accuracy_worse",
+        "On the same 500 labelled items the canary is right on 0.70, stable on 0.91.",
+        paired=(340, 10, 115, 35),
+    ),
     _scenario(
         "accuracy_unsure",
-        "Canary 0.85 on 60 labels vs stable 0.91 on 500: could be either.",
-        labeled=60,
-        accuracy=0.85,
+        "On the same 60 labelled items the canary is right on 0.85, stable on 0.90: "
+        "could be either.",
+        paired=(48, 3, 6, 3),
     ),
 ]
