@@ -245,14 +245,25 @@ def list_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 
 
 @app.command()
-def show(version: str) -> None:
-    """The model card of VERSION: data hash, params, metrics, thresholds, parent."""
+def show(
+    version: str,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="The version's record, with its offline gate.")
+    ] = False,
+) -> None:
+    """The model card of VERSION: data hash, params, metrics, thresholds, parent, gate."""
     from shared.registry import ModelRegistry
 
     settings = load_settings()
     with user_errors(), ModelRegistry.open(settings) as registry:
         v = registry.get(version)
         directory = registry.version_dir(v.version)
+    if as_json:
+        record = v.model_dump(mode="json")
+        # Always an object: versions registered before the gate existed say so.
+        record["gate"] = v.gate or {"verdict": "not_run", "reason": "registered before the gate"}
+        print(json.dumps(record))
+        return
     out.print(f"[bold]{v.version}[/bold] status={v.status} artifacts={directory}")
     print(v.model_card)
 
