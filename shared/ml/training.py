@@ -78,12 +78,14 @@ def train(
     config: ModelConfig | None = None,
     on_step: Step = _no_step,
     gold: GoldSet | None = None,
+    golden_from: GoldSet | None = None,
 ) -> TrainResult:
     """Train, gate, calibrate, evaluate and register one model version.
 
     ``gold`` (labels from the feedback store) joins the training split only, less its
     golden share, which the offline gate keeps for itself; the data hash covers dataset
-    and gold items, and params record the gold lineage.
+    and gold items, and params record the gold lineage. ``golden_from`` gives the gate its
+    golden set when training uses no gold (its golden share only; the rest is unused).
     """
     config = config or ModelConfig()
     tags = settings.approved_tags
@@ -98,7 +100,8 @@ def train(
         test_fraction=settings.test_fraction,
     )
     gold_dropped = 0
-    golden = golden_items(gold.items, settings.golden_share) if gold is not None else []
+    reference = gold if gold is not None else golden_from
+    golden = golden_items(reference.items, settings.golden_share) if reference else []
     if gold is not None:
         splits, gold_dropped = add_to_training(
             splits, gold.items, golden_share=settings.golden_share

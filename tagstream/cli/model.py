@@ -64,17 +64,18 @@ def train(
     """
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+    # the feedback service owns the gold labels: ask its module, never its tables
+    from services.feedback.gold import load_gold
     from shared.ml import training
 
     settings = load_settings()
-    gold = None
+    with user_errors():
+        # Read either way: the offline gate always uses the golden share of the gold labels;
+        # --with-feedback also trains on the rest.
+        stored_gold = load_gold(settings.database_url, settings.approved_tags)
+    gold = stored_gold if with_feedback else None
     if with_feedback:
-        # the feedback service owns the gold labels: ask its module, never its tables
-        from services.feedback.gold import load_gold
-
-        with user_errors():
-            gold = load_gold(settings.database_url, settings.approved_tags)
-        err.print(f"gold labels from the feedback store: {len(gold.items)} item(s)")
+        err.print(f"gold labels from the feedback store: {len(stored_gold.items)} item(s)")
     with (
         user_errors(),
         Progress(
@@ -91,7 +92,9 @@ def train(
         def on_step(name: str) -> None:
             progress.update(task, description=name, completed=training.STEPS.index(name))
 
-        result = training.train(settings, data_location=data, on_step=on_step, gold=gold)
+        result = training.train(
+            settings, data_location=data, on_step=on_step, gold=gold, golden_from=stored_gold
+        )
         progress.update(task, description="done", completed=len(training.STEPS))
     report, version = result.report, result.version
     table = Table(title=f"{version.version} ({version.status})", show_header=False)

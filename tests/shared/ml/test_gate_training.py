@@ -76,3 +76,20 @@ def test_a_sound_candidate_passes_and_a_worse_one_fails(settings: Settings, tmp_
 def registry_card(settings: Settings, version: str) -> str:
     with ModelRegistry.open(settings) as registry:
         return registry.get(version).model_card
+
+
+def test_training_without_gold_still_gates_on_the_golden_share(
+    settings: Settings, tmp_path: Path
+) -> None:
+    settings = settings.model_copy(update={"golden_share": 0.5})
+    training.train(settings, data_location=data(tmp_path, "a.csv", synthetic_rows(60)))
+    gold = gold_from(synthetic_rows(20, seed=7))
+    trained = training.train(
+        settings,
+        data_location=data(tmp_path, "b.csv", synthetic_rows(60, seed=1)),
+        golden_from=gold,
+    )
+    gate = trained.version.gate
+    assert gate is not None
+    assert gate["golden_items"] == len(golden_items(gold.items, 0.5)) > 0
+    assert not {i.id for i in trained.splits.train} & {i.id for i in gold.items}
