@@ -6,6 +6,7 @@ was down is found when it comes back."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import subprocess
@@ -17,11 +18,19 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from prometheus_client import CollectorRegistry
 
+from services.feedback.metrics import FeedbackMetrics
+from services.feedback.repository import FeedbackStore
+from services.feedback.retraining import FeedbackMonitor
+from services.feedback.settings import FeedbackSettings
+from shared.db.session import make_engine
 from shared.ml.training import train
+from shared.registry import ModelRegistry
 from shared.settings import Settings
-from tests.fixtures.data import synthetic_rows, write_rows
+from tests.fixtures.data import VOCAB, synthetic_rows, write_rows
 from tests.fixtures.services import ServiceProcess, port, service_env
+from tests.services.feedback.helpers import content, label
 from tests.services.rollout.helpers import PrometheusServer
 
 pytestmark = [pytest.mark.kafka, pytest.mark.prometheus, pytest.mark.slow]
@@ -31,6 +40,7 @@ T = TypeVar("T")
 
 @dataclass
 class Stack:
+    settings: Settings
     env: dict[str, str]
     rollout: ServiceProcess
     tmp_path: Path
@@ -87,6 +97,7 @@ def shuffled(rows: list[dict[str, str]]) -> list[dict[str, str]]:
 def stack(topics: Settings, tmp_path: Path) -> Iterator[Stack]:
     settings = topics
     train(settings, data_location=str(write_rows(tmp_path / "a.csv", synthetic_rows(60))))
+    # the stable version's data: the feedback retrain trains on it again, plus gold
     rollout_port = port()
     prometheus = PrometheusServer(tmp_path / "prometheus", [f"127.0.0.1:{rollout_port}"])
     env = service_env(
@@ -104,7 +115,7 @@ def stack(topics: Settings, tmp_path: Path) -> Iterator[Stack]:
     )
     rollout = ServiceProcess("rollout", env, int(rollout_port), tmp_path)
     try:
-        yield Stack(env, rollout, tmp_path)
+        yield Stack(settings, env, rollout, tmp_path)
     finally:
         rollout.stop()
         prometheus.stop()
@@ -149,3 +160,50 @@ def test_retrains_are_gated_and_rolled_out_or_rejected_with_no_command_typed(
     assert stack.show(sound)["gate"]["stable_version"] == newest["stable_version"]
     # One rollout per candidate: the aborted one was not started again.
     assert [r["version"] for r in stack.rollouts()] == [sound, missed]
+
+
+async def test_a_feedback_triggered_retrain_is_gated_and_rolled_out_by_itself(
+    stack: Stack,
+) -> None:
+    """The feedback service's trigger (its monitor's tick, as its loop runs it) trains in a
+    child process, which gates, registers and announces; the rollout service does the rest."""
+    await asyncio.to_thread(stack.rollout.start, "/readyz")
+    s = stack.settings
+    settings = FeedbackSettings(
+        environment="test",
+        kafka_bootstrap_servers=s.kafka_bootstrap_servers,
+        topic_models=s.topic_models,
+        database_url=s.database_url,
+        registry_dir=s.registry_dir,
+        data_location=str(stack.tmp_path / "a.csv"),
+        feedback_retrain_min_new_labels=40,
+        feedback_retrain_cooldown_seconds=0,
+    )
+    engine = make_engine(settings.database_url)
+    try:
+        registry = ModelRegistry(engine, settings.registry_dir, settings.model_name)
+        store = FeedbackStore(engine, settings.approved_tags)
+        monitor = FeedbackMonitor(settings, store, registry, FeedbackMetrics(CollectorRegistry()))
+        words = VOCAB["mlops"]
+        store.apply_batch(
+            items=[content(f"g{n}", title=f"{words[n % 6]} gold item {n:02d}") for n in range(40)],
+            labels=[label(f"g{n}", "mlops", label_id=f"L{n}") for n in range(40)],
+        )
+        await monitor.tick()
+        assert monitor.training is not None
+        outcome = await monitor.training
+    finally:
+        engine.dispose()
+    assert outcome.result == "ok", outcome.error
+    version = outcome.version
+    assert version is not None
+    gate = (await asyncio.to_thread(stack.show, version))["gate"]
+    assert gate["verdict"] == "passed", gate["reason"]
+    assert gate["golden_items"] > 0  # the gold labels' golden share, never trained on
+    rollout = await asyncio.to_thread(
+        until,
+        lambda: next((r for r in stack.rollouts() if r["version"] == version), None),
+        30,
+        "rollout of the feedback-triggered candidate",
+    )
+    assert rollout["state"] == "shadow"
