@@ -110,12 +110,15 @@ def train(
     table.add_row(
         "ONNX parity max |Δp|", f"{max(p.max_abs_diff for p in result.parity.values()):.1e}"
     )
+    gate = version.gate or {}
+    table.add_row("offline gate", f"{gate.get('verdict', 'not_run')}: {gate.get('reason', '')}")
     table.add_row("artifacts", str(_version_dir(settings, version)))
     err.print(table)
     if result.announced is False:
         err.print(
             f"note: {settings.topic_models} not reachable; the candidate is registered all the "
-            "same (start its rollout with `tagstream rollout start VERSION`)"
+            "same (the rollout service finds it on its next poll, or start its rollout with "
+            "`tagstream rollout start VERSION`)"
         )
     print(version.version)
 
