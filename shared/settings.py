@@ -70,6 +70,34 @@ class Settings(BaseSettings):
         0.15, gt=0, lt=0.5, description="Share held out for calibration."
     )
     test_fraction: float = Field(0.15, gt=0, lt=0.5, description="Share held out for evaluation.")
+    golden_share: float = Field(
+        0.2,
+        ge=0,
+        lt=1,
+        description="Share of human gold labels reserved as the golden set: chosen by a hash "
+        "of the item id (stable as the gold set grows), never trained on, used by the offline "
+        "gate that compares a candidate with the stable version.",
+    )
+    gate_margin: float = Field(
+        0.05,
+        ge=0,
+        le=1,
+        description="Non-inferiority margin of the offline gate: the candidate's accuracy may "
+        "be at most this much below the stable version's, overall and on every slice.",
+    )
+    gate_min_slice_items: int = Field(
+        50,
+        ge=1,
+        description="Items a slice (a tag, a data set) needs for the gate to judge it. Fewer "
+        "cannot prove non-inferiority at the default margin even when both models agree on "
+        "every item (the bound needs about 31).",
+    )
+    gate_confidence: float = Field(
+        0.95,
+        gt=0.5,
+        lt=1,
+        description="One-sided confidence of the gate's lower bound on the accuracy difference.",
+    )
     parity_tolerance: float = Field(
         1e-4,
         gt=0,

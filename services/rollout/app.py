@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from services.rollout import api
+from services.rollout.autostart import AutoStart
 from services.rollout.metrics import RolloutMetrics
 from services.rollout.prometheus import PrometheusClient
 from services.rollout.repository import RolloutStore
@@ -46,7 +47,7 @@ def create_app(
     run_loop: bool = True,
 ) -> FastAPI:
     """The rollout service. ``events`` replaces the Kafka publisher and ``run_loop=False``
-    leaves ticking to the caller (tests)."""
+    leaves ticking and auto-start reconciling (``app.state.autostart``) to the caller."""
     metrics = RolloutMetrics(metrics_registry or CollectorRegistry())
     holder: dict[str, RolloutStore] = {}
     schema = SchemaCheck(SCHEMA, REGISTRY_SCHEMA)  # its tables, and the registry it drives
@@ -84,6 +85,7 @@ def create_app(
                 metrics,
             )
             app.state.controller = controller
+            app.state.autostart = AutoStart(settings, controller, registry, store)
             holder["store"] = store
             if prometheus is None:
                 metrics.prometheus_up.set(0)
@@ -95,6 +97,9 @@ def create_app(
                 metrics.show(active)
             if run_loop:
                 loops.start(controller.run, "rollout-controller")
+                if settings.rollout_auto_start:
+                    loops.start(app.state.autostart.run, "rollout-auto-start")
+                    loops.start(app.state.autostart.watch_events, "rollout-model-events")
             log.info("rollout_started_serving", port=settings.rollout_port)
             yield
         finally:

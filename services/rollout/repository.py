@@ -125,6 +125,16 @@ class RolloutStore:
             )
             return self._to_model(row, []) if row is not None else None
 
+    def has_rollout(self, version: str) -> bool:
+        """Whether ``version`` ever had a rollout, finished or not."""
+        with self._reads() as session:
+            found = session.scalar(
+                select(RolloutRow.id)
+                .where(RolloutRow.model_name == self._name, RolloutRow.version == version)
+                .limit(1)
+            )
+            return found is not None
+
     def save(self, rollout: Rollout, analysis: Analysis | None = None) -> Rollout:
         """Write the rollout's mutable fields, and the analysis that changed them, at once."""
         with self._writes.begin() as session:

@@ -123,7 +123,9 @@ class RolloutController:
             stable = (await self._blocking(self._registry.traffic)).stable
             if stable is None or stable == version:
                 raise RolloutError(f"{version} is stable already, or nothing is stable yet")
-            if model.status in (ModelStatus.ROLLED_BACK, ModelStatus.RETIRED):
+            # A rejected version (failed the offline gate) starts only by an operator's
+            # explicit command; the auto-start never starts one.
+            if model.status in (ModelStatus.ROLLED_BACK, ModelStatus.RETIRED, ModelStatus.REJECTED):
                 await self._blocking(
                     self._registry.set_status, version, ModelStatus.CANDIDATE, "rollout again"
                 )

@@ -83,6 +83,17 @@ class RolloutSettings(Settings):
         "canary no worse than the margin (docs/rollout.md: how many labels that takes). "
         "Off: that check only fails a canary shown worse, and is skipped below its sample.",
     )
+    rollout_auto_start: bool = Field(
+        True,
+        description="Start the rollout of a candidate whose offline gate passed against the "
+        "stable version, and mark one whose gate failed 'rejected', with no command typed.",
+    )
+    rollout_auto_start_poll_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="How often the registry is checked for gated candidates, besides each "
+        "candidate_registered event (a missed event waits at most this long).",
+    )
     rollout_tick_seconds: float = Field(
         1.0, gt=0, description="How often the controller looks whether an analysis is due."
     )

@@ -2,7 +2,10 @@
 
 The CLI (``tagstream model train``) and the feedback service's retraining both train
 through ``shared.ml.training.train``, whose last step is ``register_candidate``; there is
-no other way a trained model reaches the registry, so no candidate goes unannounced.
+no other way a trained model reaches the registry, so no candidate goes unannounced,
+and none goes ungated: ``prepare`` receives the stable version with its verified ONNX
+bytes, so training runs the offline gate (``shared.ml.gate``) against it and the verdict is
+registered with the version, before the announcement tells anyone it exists.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from typing import Any
 
 from shared.kafka.events import announce_candidate
 from shared.registry import ModelRegistry, ModelVersion
-from shared.registry.models import ModelStatus
+from shared.registry.models import MODEL_ARTIFACT, ModelStatus
 from shared.settings import Settings
 
 Announce = Callable[[Settings, ModelVersion], bool]
@@ -30,6 +33,20 @@ class NewVersion:
     thresholds: dict[str, float]
     classes: list[str]
     model_card: str
+    gate: dict[str, Any] | None = None
+    """The offline gate's verdict and figures (``shared.ml.gate``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Parent:
+    """The stable version at the time of registering, and its model, checked by sha256."""
+
+    model: ModelVersion
+    onnx: bytes
+
+    @property
+    def version(self) -> str:
+        return self.model.version
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,20 +63,26 @@ class Registered:
 
 def register_candidate(
     settings: Settings,
-    prepare: Callable[[ModelVersion | None], NewVersion],
+    prepare: Callable[[Parent | None], NewVersion],
     *,
     announce: Announce = announce_candidate,
 ) -> Registered:
     """Register what ``prepare`` builds and announce the version when it is a new candidate.
 
     ``prepare`` receives the stable version at the time of registering (None before the
-    first one): the new version's parent, which its report and model card name. The
+    first one): the new version's parent, which its report and model card name and the
+    offline gate compares with. The
     announcement is best effort (the registry is the truth, classifiers also poll it), so
     an unreachable broker never fails a run. Blocking: call it off the event loop.
     """
     with ModelRegistry.open(settings) as registry:
         stable = registry.stable()
-        new = prepare(stable)
+        parent = (
+            Parent(stable, registry.artifact_bytes(stable.version, MODEL_ARTIFACT))
+            if stable is not None
+            else None
+        )
+        new = prepare(parent)
         version = registry.register(
             artifacts=new.artifacts,
             data_hash=new.data_hash,
@@ -68,6 +91,7 @@ def register_candidate(
             thresholds=new.thresholds,
             classes=new.classes,
             model_card=new.model_card,
+            gate=new.gate,
             parent_version=stable.version if stable else None,
         )
     if version.status != ModelStatus.CANDIDATE:

@@ -8,6 +8,10 @@ Gold items only ever join the *training* split: validation and test stay on the 
 own held-out data, so versions trained with and without feedback are compared on the same
 evaluation items. A gold item whose content equals a validation or test item is dropped
 (it would leak the evaluation data into training).
+
+A reserved share of the gold items, the golden set (``is_golden``, chosen
+by a hash of the item id), never joins training: the offline gate compares candidate and
+stable on it, so it must be unseen by both.
 """
 
 from __future__ import annotations
@@ -52,21 +56,42 @@ class GoldSet:
 EMPTY_GOLD = GoldSet(items=[], label_ids_hash=hashlib.sha256(b"[]").hexdigest(), n_labels=0)
 
 
+def is_golden(item_id: str, share: float) -> bool:
+    """Whether a gold item belongs to the golden set: a hash of its id, not a draw.
+
+    The same item stays golden (or not) as the gold set grows, so no version, earlier or
+    later, has trained on a golden item.
+    """
+    raw = item_id.removeprefix(GOLD_ID_PREFIX)
+    digest = hashlib.sha256(raw.encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < share
+
+
+def golden_items(gold: Iterable[LabeledItem], share: float) -> list[LabeledItem]:
+    """The golden set within ``gold``."""
+    return [item for item in gold if is_golden(item.id, share)]
+
+
 def label_ids_hash(label_ids: Iterable[str]) -> str:
     """sha256 of the label ids, independent of order: which labels a model learnt from."""
     return hashlib.sha256(json.dumps(sorted(label_ids)).encode()).hexdigest()
 
 
-def add_to_training(splits: Splits, gold: Sequence[LabeledItem]) -> tuple[Splits, int]:
+def add_to_training(
+    splits: Splits, gold: Sequence[LabeledItem], *, golden_share: float
+) -> tuple[Splits, int]:
     """``splits`` with the gold items appended to train; returns how many were dropped.
 
-    Dropped: gold items whose content is in validation or test (leakage), and gold items
-    whose content is already in train (the dataset row stays; duplicates only reweight).
+    Golden items (``golden_share`` of them, by id hash) are left out first: they are the
+    gate's, not training's, and are not counted as dropped. Dropped: gold items whose
+    content is in validation or test (leakage), and gold items whose content is already in
+    train (the dataset row stays; duplicates only reweight).
     """
     held_out = {i.text for i in (*splits.validation, *splits.test)}
     in_train = {i.text for i in splits.train}
     kept: list[LabeledItem] = []
-    for item in gold:
+    trainable = [item for item in gold if not is_golden(item.id, golden_share)]
+    for item in trainable:
         text = item.text
         if text in held_out or text in in_train:
             continue
@@ -74,4 +99,4 @@ def add_to_training(splits: Splits, gold: Sequence[LabeledItem]) -> tuple[Splits
         kept.append(item)
     merged = Splits(train=[*splits.train, *kept], validation=splits.validation, test=splits.test)
     check_no_leakage(merged)
-    return merged, len(gold) - len(kept)
+    return merged, len(trainable) - len(kept)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
+from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
@@ -27,6 +28,7 @@ def render_model_card(
     calibration: Calibration,
     parity: Mapping[str, ParityReport],
     parent_version: str | None,
+    gate: Mapping[str, Any],
 ) -> str:
     env = Environment(
         loader=PackageLoader("shared.ml", "templates"),
@@ -49,4 +51,8 @@ def render_model_card(
         parity=parity,
         tolerance=tolerance,
         parent_version=parent_version,
+        gate=gate,
+        gate_rows=[("overall", gate["overall"]), *gate["slices"].items()]
+        if "overall" in gate
+        else [],
     )

@@ -1,4 +1,5 @@
-"""The training job: data -> model -> ONNX -> parity gate -> calibration -> report -> registry.
+"""The training job: data -> model -> ONNX -> parity gate -> calibration -> report ->
+offline gate -> registry.
 
 It ends in ``register_candidate``, which registers the version and announces a candidate
 on ``models.events``, for the CLI and the feedback service's retraining alike.
@@ -20,11 +21,12 @@ import joblib
 from sklearn.pipeline import Pipeline
 
 from shared.ml.calibration import Calibration, calibrate
-from shared.ml.candidates import NewVersion, register_candidate
+from shared.ml.candidates import NewVersion, Parent, register_candidate
 from shared.ml.config import ModelConfig
 from shared.ml.data import Splits, ValidationSummary, dataset_hash, load_dataset, split
 from shared.ml.evaluation import EvalItem, EvaluationReport, evaluate
-from shared.ml.gold import GoldSet, add_to_training
+from shared.ml.gate import GateConfig, not_run, run_gate
+from shared.ml.gold import GoldSet, add_to_training, golden_items
 from shared.ml.model_card import render_model_card
 from shared.ml.onnx_export import ParityReport, assert_parity, export_onnx
 from shared.ml.pipeline import build_pipeline
@@ -49,7 +51,7 @@ STEPS = (
     "parity gate",
     "calibrate review threshold",
     "evaluate on the test split",
-    "register model version",
+    "gate against the stable version and register",
 )
 
 
@@ -76,11 +78,14 @@ def train(
     config: ModelConfig | None = None,
     on_step: Step = _no_step,
     gold: GoldSet | None = None,
+    golden_from: GoldSet | None = None,
 ) -> TrainResult:
     """Train, gate, calibrate, evaluate and register one model version.
 
-    ``gold`` (labels from the feedback store) joins the training split only; the data
-    hash covers dataset and gold items, and params record the gold lineage.
+    ``gold`` (labels from the feedback store) joins the training split only, less its
+    golden share, which the offline gate keeps for itself; the data hash covers dataset
+    and gold items, and params record the gold lineage. ``golden_from`` gives the gate its
+    golden set when training uses no gold (its golden share only; the rest is unused).
     """
     config = config or ModelConfig()
     tags = settings.approved_tags
@@ -95,8 +100,12 @@ def train(
         test_fraction=settings.test_fraction,
     )
     gold_dropped = 0
+    reference = gold if gold is not None else golden_from
+    golden = golden_items(reference.items, settings.golden_share) if reference else []
     if gold is not None:
-        splits, gold_dropped = add_to_training(splits, gold.items)
+        splits, gold_dropped = add_to_training(
+            splits, gold.items, golden_share=settings.golden_share
+        )
     texts = {name: [i.text for i in part] for name, part in splits.as_dict().items()}
 
     on_step(STEPS[1])
@@ -144,7 +153,12 @@ def train(
         "target_precision": calibration.target_precision,
     }
     if gold is not None:
-        params |= {**gold.lineage(), "gold_dropped_overlap": gold_dropped}
+        params |= {
+            **gold.lineage(),
+            "gold_dropped_overlap": gold_dropped,
+            "golden_labels": len(golden),
+            "golden_share": settings.golden_share,
+        }
     metrics = {
         "test": report.model_dump(mode="json")["overall"],
         "auto": report.model_dump(mode="json")["auto"],
@@ -158,8 +172,30 @@ def train(
         },
     }
 
-    def new_version(stable: ModelVersion | None) -> NewVersion:
-        """The report and model card name the parent: the stable version when registering."""
+    gate_config = GateConfig(
+        margin=settings.gate_margin,
+        min_slice_items=settings.gate_min_slice_items,
+        confidence=settings.gate_confidence,
+    )
+
+    def new_version(stable: Parent | None) -> NewVersion:
+        """The report and model card name the parent: the stable version when registering.
+
+        The offline gate compares this model with that stable one on the frozen test split
+        and the golden set, each model scored by its own ONNX tagger.
+        """
+        gate = (
+            run_gate(
+                tagger,
+                OnnxTagger(stable.onnx),
+                stable_version=stable.version,
+                test=splits.test,
+                golden=golden,
+                config=gate_config,
+            )
+            if stable is not None
+            else not_run("no stable version to compare with: this one becomes stable", gate_config)
+        )
         context = {
             "data location": location,
             "data hash": data_hash,
@@ -177,6 +213,7 @@ def train(
             calibration=calibration,
             parity=parity,
             parent_version=stable.version if stable else None,
+            gate=gate,
         )
         artifacts = {
             MODEL_ARTIFACT: onnx_bytes,
@@ -194,6 +231,7 @@ def train(
             thresholds=calibration.thresholds,
             classes=list(classes),
             model_card=card,
+            gate=gate,
         )
 
     registered = register_candidate(settings, new_version)

@@ -19,6 +19,8 @@ class ModelStatus(StrEnum):
     STABLE = "stable"
     ROLLED_BACK = "rolled_back"
     RETIRED = "retired"
+    REJECTED = "rejected"
+    """Failed the offline gate (see ``ModelVersion.gate``); it never took traffic."""
 
 
 class ArtifactRef(BaseModel):
@@ -50,6 +52,11 @@ class ModelVersion(BaseModel):
     parent_version: str | None = Field(description="Version this one was meant to replace.")
     model_card: str = Field(description="Human-readable model card (Markdown).")
     artifacts: dict[str, ArtifactRef] = Field(description="Artifacts by file name.")
+    gate: dict[str, Any] | None = Field(
+        None,
+        description="The offline gate's verdict ('passed', 'failed', 'not_run') and the "
+        "paired figures behind it (shared.ml.gate); None for versions registered before it.",
+    )
 
     @model_validator(mode="after")
     def _check_consistency(self) -> ModelVersion:

@@ -83,6 +83,7 @@ class RegistryRepository:
             classes=model.classes,
             parent_version=model.parent_version,
             model_card=model.model_card,
+            gate=model.gate,
         )
         row.artifacts = [
             ModelArtifactRow(name=ref.name, sha256=ref.sha256, size_bytes=ref.size_bytes)
@@ -178,6 +179,7 @@ def _to_model(row: ModelVersionRow) -> ModelVersion:
         classes=row.classes,
         parent_version=row.parent_version,
         model_card=row.model_card,
+        gate=row.gate,
         artifacts={
             a.name: ArtifactRef(name=a.name, sha256=a.sha256, size_bytes=a.size_bytes)
             for a in row.artifacts

@@ -37,11 +37,13 @@ from shared.settings import Settings
 
 S = ModelStatus
 ALLOWED_TRANSITIONS: Mapping[ModelStatus, frozenset[ModelStatus]] = {
-    S.CANDIDATE: frozenset({S.CANARY, S.ROLLED_BACK, S.RETIRED, S.STABLE}),
+    S.CANDIDATE: frozenset({S.CANARY, S.ROLLED_BACK, S.RETIRED, S.STABLE, S.REJECTED}),
     S.CANARY: frozenset({S.STABLE, S.ROLLED_BACK, S.CANDIDATE}),
     S.STABLE: frozenset({S.RETIRED}),
     S.ROLLED_BACK: frozenset({S.CANDIDATE}),
     S.RETIRED: frozenset({S.CANDIDATE}),
+    # Back to candidate only by an operator's explicit rollout, overriding the gate.
+    S.REJECTED: frozenset({S.CANDIDATE}),
 }
 
 
@@ -129,18 +131,20 @@ class ModelRegistry:
         classes: list[str],
         model_card: str,
         parent_version: str | None = None,
+        gate: dict[str, Any] | None = None,
     ) -> ModelVersion:
         """Store a new version, or return the existing one if this model.onnx is known.
 
         The first version of a model becomes stable, later ones candidates. Without an
         explicit ``parent_version`` the lineage points at the current stable version.
+        ``gate`` is the offline gate's verdict and figures (``shared.ml.gate``).
         """
         if MODEL_ARTIFACT not in artifacts:
             raise InvalidRegistration(f"artifacts must include {MODEL_ARTIFACT!r}")
         bad_names = sorted(name for name in artifacts if not is_safe_segment(name))
         if bad_names:
             raise InvalidRegistration(f"artifact names must be plain file names: {bad_names}")
-        for label, value in (("params", params), ("metrics", metrics)):
+        for label, value in (("params", params), ("metrics", metrics), ("gate", gate)):
             try:
                 # Strict JSON: PostgreSQL rejects NaN and infinity, SQLite would keep them.
                 json.dumps(value, allow_nan=False)
@@ -164,6 +168,7 @@ class ModelRegistry:
                 parent_version=parent_version,
                 model_card=model_card,
                 artifacts=refs,
+                gate=gate,
             )
         except ValidationError as error:
             raise InvalidRegistration(str(error)) from error

@@ -33,7 +33,7 @@ SCHEMA = SchemaOwner(
 
 # Kept in step with shared.registry.models.ModelStatus; a CHECK rather than a database enum
 # type because adding a value to a PostgreSQL enum cannot run inside a transaction.
-STATUS_VALUES = ("candidate", "canary", "stable", "rolled_back", "retired")
+STATUS_VALUES = ("candidate", "canary", "stable", "rolled_back", "retired", "rejected")
 _STATUS_CHECK = "status IN ({})".format(", ".join(f"'{s}'" for s in STATUS_VALUES))
 
 
@@ -53,6 +53,7 @@ class ModelVersionRow(Base):
         String(64), ForeignKey("model_versions.version")
     )
     model_card: Mapped[str] = mapped_column(Text)
+    gate: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
     artifacts: Mapped[list[ModelArtifactRow]] = relationship(
         back_populates="model_version", order_by="ModelArtifactRow.name"

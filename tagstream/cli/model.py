@@ -64,17 +64,18 @@ def train(
     """
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+    # the feedback service owns the gold labels: ask its module, never its tables
+    from services.feedback.gold import load_gold
     from shared.ml import training
 
     settings = load_settings()
-    gold = None
+    with user_errors():
+        # Read either way: the offline gate always uses the golden share of the gold labels;
+        # --with-feedback also trains on the rest.
+        stored_gold = load_gold(settings.database_url, settings.approved_tags)
+    gold = stored_gold if with_feedback else None
     if with_feedback:
-        # the feedback service owns the gold labels: ask its module, never its tables
-        from services.feedback.gold import load_gold
-
-        with user_errors():
-            gold = load_gold(settings.database_url, settings.approved_tags)
-        err.print(f"gold labels from the feedback store: {len(gold.items)} item(s)")
+        err.print(f"gold labels from the feedback store: {len(stored_gold.items)} item(s)")
     with (
         user_errors(),
         Progress(
@@ -91,7 +92,9 @@ def train(
         def on_step(name: str) -> None:
             progress.update(task, description=name, completed=training.STEPS.index(name))
 
-        result = training.train(settings, data_location=data, on_step=on_step, gold=gold)
+        result = training.train(
+            settings, data_location=data, on_step=on_step, gold=gold, golden_from=stored_gold
+        )
         progress.update(task, description="done", completed=len(training.STEPS))
     report, version = result.report, result.version
     table = Table(title=f"{version.version} ({version.status})", show_header=False)
@@ -107,12 +110,15 @@ def train(
     table.add_row(
         "ONNX parity max |Δp|", f"{max(p.max_abs_diff for p in result.parity.values()):.1e}"
     )
+    gate = version.gate or {}
+    table.add_row("offline gate", f"{gate.get('verdict', 'not_run')}: {gate.get('reason', '')}")
     table.add_row("artifacts", str(_version_dir(settings, version)))
     err.print(table)
     if result.announced is False:
         err.print(
             f"note: {settings.topic_models} not reachable; the candidate is registered all the "
-            "same (start its rollout with `tagstream rollout start VERSION`)"
+            "same (the rollout service finds it on its next poll, or start its rollout with "
+            "`tagstream rollout start VERSION`)"
         )
     print(version.version)
 
@@ -245,14 +251,25 @@ def list_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 
 
 @app.command()
-def show(version: str) -> None:
-    """The model card of VERSION: data hash, params, metrics, thresholds, parent."""
+def show(
+    version: str,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="The version's record, with its offline gate.")
+    ] = False,
+) -> None:
+    """The model card of VERSION: data hash, params, metrics, thresholds, parent, gate."""
     from shared.registry import ModelRegistry
 
     settings = load_settings()
     with user_errors(), ModelRegistry.open(settings) as registry:
         v = registry.get(version)
         directory = registry.version_dir(v.version)
+    if as_json:
+        record = v.model_dump(mode="json")
+        # Always an object: versions registered before the gate existed say so.
+        record["gate"] = v.gate or {"verdict": "not_run", "reason": "registered before the gate"}
+        print(json.dumps(record))
+        return
     out.print(f"[bold]{v.version}[/bold] status={v.status} artifacts={directory}")
     print(v.model_card)
 

@@ -23,11 +23,11 @@ def test_upgrade_migrates_every_owner_and_current_shows_each(database_url: str) 
     assert before.stdout.splitlines() == [
         f"{owner}: empty (no migrations applied) (newest: {owner}_0001)"
         if owner != "registry"
-        else "registry: empty (no migrations applied) (newest: registry_0002)"
+        else "registry: empty (no migrations applied) (newest: registry_0003)"
         for owner in OWNERS
     ]
     assert upgraded.exit_code == 0, upgraded.output
-    heads = ["registry: registry_0002", *(f"{owner}: {owner}_0001" for owner in OWNERS[1:])]
+    heads = ["registry: registry_0003", *(f"{owner}: {owner}_0001" for owner in OWNERS[1:])]
     assert upgraded.stdout.splitlines() == heads
     assert after.stdout.splitlines() == heads
 

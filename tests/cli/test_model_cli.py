@@ -84,6 +84,14 @@ def test_train_predict_list_show_promote(
     shown = run(env, "model", "show", second).stdout
     assert "Model card" in shown
     assert first in shown
+    assert "Offline gate" in shown
+    record = json.loads(run(env, "model", "show", second, "--json").stdout)
+    gate = record["gate"]
+    assert gate["verdict"] in ("passed", "failed")  # paired against the stable `first`
+    assert gate["stable_version"] == first
+    assert gate["overall"]["n"] == gate["test_items"] > 0
+    first_gate = json.loads(run(env, "model", "show", first, "--json").stdout)["gate"]
+    assert first_gate["verdict"] == "not_run"
     run(env, "model", "promote", second)
     listed = json.loads(run(env, "model", "list", "--json").stdout)
     assert [v["status"] for v in listed] == ["stable", "retired"]

@@ -142,6 +142,7 @@ def stack(topics: Settings, tmp_path: Path) -> Iterator[Stack]:
         TAGSTREAM_CLASSIFIER_MODEL_POLL_SECONDS="2",
         TAGSTREAM_ROLLOUT_PORT=rollout_port,
         TAGSTREAM_ROLLOUT_ADMIN_KEYS=KEY,
+        TAGSTREAM_ROLLOUT_AUTO_START="false",  # these rollouts are started by hand
         TAGSTREAM_PROMETHEUS_URL=prometheus.base_url,
         TAGSTREAM_ROLLOUT_STEPS="shadow,50,100",
         TAGSTREAM_ROLLOUT_INTERVAL_SECONDS="4",

@@ -116,7 +116,11 @@ async def test_enough_new_gold_labels_register_a_candidate_with_lineage(
     split_sizes = candidate.metrics["data"]["split_sizes"]
     assert split_sizes["validation"] == stable.metrics["data"]["split_sizes"]["validation"]
     assert split_sizes["test"] == stable.metrics["data"]["split_sizes"]["test"]
-    assert split_sizes["train"] == stable.metrics["data"]["split_sizes"]["train"] + N
+    # Every gold label joins training except the golden share, which the offline gate keeps.
+    golden = candidate.params["golden_labels"]
+    assert candidate.gate is not None
+    assert candidate.gate["golden_items"] == golden
+    assert split_sizes["train"] == stable.metrics["data"]["split_sizes"]["train"] + N - golden
     [run] = store.runs()
     assert (run.trigger, run.result, run.label_count, run.version) == (
         "labels",

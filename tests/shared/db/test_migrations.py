@@ -44,7 +44,7 @@ TABLES = {
     "rollout": {"rollouts", "rollout_analyses"},
 }
 HEADS = {
-    "registry": "registry_0002",
+    "registry": "registry_0003",
     "ingest": "ingest_0001",
     "review": "review_0001",
     "feedback": "feedback_0001",

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from shared.ml.candidates import NewVersion, register_candidate
+from shared.ml.candidates import NewVersion, Parent, register_candidate
 from shared.registry import ModelStatus, ModelVersion
 from shared.settings import Settings
 
 
-def new_version(
-    model: bytes, parents: list[str | None]
-) -> Callable[[ModelVersion | None], NewVersion]:
+def new_version(model: bytes, parents: list[str | None]) -> Callable[[Parent | None], NewVersion]:
     """What training would register, recording which stable version it was shown."""
 
-    def prepare(stable: ModelVersion | None) -> NewVersion:
+    def prepare(stable: Parent | None) -> NewVersion:
         parents.append(stable.version if stable else None)
         return NewVersion(
             artifacts={"model.onnx": model},

@@ -1,0 +1,165 @@
+"""The offline gate: is a candidate no worse than the stable version, before any traffic?
+
+Both versions' ONNX taggers score the same items, so the comparison is paired: per item,
+each model is right or wrong, and only the items where exactly one of them is right
+(``candidate_only``, ``stable_only``) say anything about the difference. The items are the
+frozen test split (the same split for the same data and seed) and the golden set: a
+reserved share of human gold labels that never enters training
+(``shared.ml.gold.is_golden``), a
+living reference of recent traffic.
+
+The rule is non-inferiority: the one-sided lower confidence bound of the accuracy
+difference (candidate minus stable) must not fall below ``-margin``, overall and on every
+slice (per data set, per tag) with at least ``min_slice_items`` items. The bound is the
+Agresti-Min interval for paired proportions (a Wald interval on the paired difference
+after adding half an item to each cell of the 2x2 table): it stays honest when the two
+models disagree on no item at all, where a plain Wald interval has zero width.
+
+No training library here: the gate needs onnxruntime only (``shared.serving``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from statistics import NormalDist
+from typing import Any, Literal
+
+from shared.ml.data import LabeledItem
+from shared.serving.onnx_tagger import OnnxTagger
+
+Verdict = Literal["passed", "failed", "not_run"]
+METHOD = "paired accuracy difference, one-sided Agresti-Min lower bound vs -margin"
+TEST, GOLDEN = "test", "golden"
+
+
+@dataclass(frozen=True, slots=True)
+class GateConfig:
+    margin: float
+    min_slice_items: int
+    confidence: float
+
+
+@dataclass(frozen=True, slots=True)
+class PairedSlice:
+    """One slice's paired counts: the 2x2 table of right/wrong for candidate and stable."""
+
+    both: int = 0
+    candidate_only: int = 0
+    stable_only: int = 0
+    neither: int = 0
+
+    @property
+    def n(self) -> int:
+        return self.both + self.candidate_only + self.stable_only + self.neither
+
+    def add(self, candidate_right: bool, stable_right: bool) -> PairedSlice:
+        return PairedSlice(
+            self.both + (candidate_right and stable_right),
+            self.candidate_only + (candidate_right and not stable_right),
+            self.stable_only + (stable_right and not candidate_right),
+            self.neither + (not candidate_right and not stable_right),
+        )
+
+    def bounds(self, confidence: float) -> tuple[float, float]:
+        """Agresti-Min interval of candidate minus stable accuracy (each side one-sided)."""
+        z = NormalDist().inv_cdf(confidence)
+        b, c, n = self.candidate_only + 0.5, self.stable_only + 0.5, self.n + 2.0
+        diff = (b - c) / n
+        se = math.sqrt(max(b + c - (b - c) ** 2 / n, 0.0)) / n
+        return max(-1.0, diff - z * se), min(1.0, diff + z * se)
+
+    def figures(self, config: GateConfig, *, always_judged: bool = False) -> dict[str, Any]:
+        n = self.n
+        judged = n > 0 and (always_judged or n >= config.min_slice_items)
+        low, high = self.bounds(config.confidence) if n else (None, None)
+        return {
+            "n": n,
+            "candidate_accuracy": _ratio(self.both + self.candidate_only, n),
+            "stable_accuracy": _ratio(self.both + self.stable_only, n),
+            "difference": _ratio(self.candidate_only - self.stable_only, n),
+            "lower_bound": _round(low),
+            "upper_bound": _round(high),
+            "candidate_only_correct": self.candidate_only,
+            "stable_only_correct": self.stable_only,
+            "judged": judged,
+            "passed": (low is not None and low >= -config.margin) if judged else None,
+        }
+
+
+def _top_tags(tagger: OnnxTagger, texts: list[str]) -> list[str]:
+    classes = tagger.classes
+    return [classes[int(i)] for i in tagger.predict_proba(texts).argmax(axis=1)]
+
+
+def _ratio(num: int, den: int) -> float | None:
+    return round(num / den, 6) if den else None
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 6)
+
+
+def not_run(reason: str, config: GateConfig) -> dict[str, Any]:
+    """The gate's record when there is nothing to compare with (e.g. no stable version)."""
+    return {"verdict": "not_run", "reason": reason, **_settings(config)}
+
+
+def _settings(config: GateConfig) -> dict[str, Any]:
+    return {
+        "method": METHOD,
+        "margin": config.margin,
+        "confidence": config.confidence,
+        "min_slice_items": config.min_slice_items,
+    }
+
+
+def run_gate(
+    candidate: OnnxTagger,
+    stable: OnnxTagger,
+    *,
+    stable_version: str,
+    test: Sequence[LabeledItem],
+    golden: Sequence[LabeledItem],
+    config: GateConfig,
+) -> dict[str, Any]:
+    """Score every item with both versions and judge the candidate; JSON-ready figures.
+
+    Slices: ``data:test``, ``data:golden`` and ``tag:<true tag>``. (Items carry no source,
+    so there is no per-source slice.)
+    """
+    items = [(item, TEST) for item in test] + [(item, GOLDEN) for item in golden]
+    if not items:
+        return not_run("no test or golden items to compare on", config)
+    texts = [item.text for item, _ in items]
+    by_candidate, by_stable = _top_tags(candidate, texts), _top_tags(stable, texts)
+    overall = PairedSlice()
+    slices: dict[str, PairedSlice] = {}
+    for (item, dataset), mine, theirs in zip(items, by_candidate, by_stable, strict=True):
+        right = (mine == item.tag, theirs == item.tag)
+        overall = overall.add(*right)
+        for name in (f"data:{dataset}", f"tag:{item.tag}"):
+            slices[name] = slices.get(name, PairedSlice()).add(*right)
+    figures = {name: s.figures(config) for name, s in sorted(slices.items())}
+    overall_figures = overall.figures(config, always_judged=True)
+    failed = [name for name, f in figures.items() if f["passed"] is False]
+    if overall_figures["passed"] is False:
+        failed.insert(0, "overall")
+    verdict: Verdict = "failed" if failed else "passed"
+    reason = (
+        f"worse than {stable_version} beyond the margin on: {', '.join(failed)}"
+        if failed
+        else f"no worse than {stable_version} beyond the margin overall and on every judged slice"
+    )
+    return {
+        "verdict": verdict,
+        "reason": reason,
+        "stable_version": stable_version,
+        **_settings(config),
+        "test_items": len(test),
+        "golden_items": len(golden),
+        "overall": overall_figures,
+        "slices": figures,
+        "failed_slices": failed,
+    }

@@ -1,0 +1,95 @@
+"""The offline gate as training runs it, on both databases: a sound candidate passes, a
+worse one (labels shuffled) fails, and the verdict is in the registry and the model card."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+from shared.ml import training
+from shared.ml.data import LabeledItem
+from shared.ml.gold import GoldSet, golden_items
+from shared.registry import ModelRegistry
+from shared.settings import Settings
+from tests.fixtures.data import synthetic_rows, write_rows
+
+
+def data(tmp_path: Path, name: str, rows: list[dict[str, str]]) -> str:
+    return str(write_rows(tmp_path / name, rows))
+
+
+def gold_from(rows: list[dict[str, str]]) -> GoldSet:
+    items = [
+        LabeledItem(f"gold:{r['id']}-g", r["title"] + " gold", r["description"], r["tag"])
+        for r in rows
+    ]
+    return GoldSet(items=items, label_ids_hash="h", n_labels=len(items))
+
+
+def test_a_sound_candidate_passes_and_a_worse_one_fails(settings: Settings, tmp_path: Path) -> None:
+    settings = settings.model_copy(update={"golden_share": 0.5, "gate_min_slice_items": 35})
+    stable = training.train(settings, data_location=data(tmp_path, "a.csv", synthetic_rows(60)))
+    assert stable.version.gate is not None
+    assert stable.version.gate["verdict"] == "not_run"
+
+    gold = gold_from(synthetic_rows(80, seed=7))
+    sound = training.train(
+        settings, data_location=data(tmp_path, "b.csv", synthetic_rows(60, seed=1)), gold=gold
+    )
+    gate = sound.version.gate
+    assert gate is not None
+    assert gate["verdict"] == "passed", gate["reason"]
+    assert gate["stable_version"] == stable.version.version
+    assert gate["golden_items"] > 0
+    assert gate["slices"]["data:golden"]["n"] == gate["golden_items"]
+    assert gate["overall"]["n"] == gate["test_items"] + gate["golden_items"]
+    assert gate["overall"]["lower_bound"] >= -settings.gate_margin
+    judged = [name for name, figures in gate["slices"].items() if figures["judged"]]
+    assert "data:golden" in judged
+    assert any(name.startswith("tag:") for name in judged)
+    # The golden share never entered training.
+    assert sound.version.params["golden_labels"] == gate["golden_items"]
+    golden = {i.id for i in golden_items(gold.items, settings.golden_share)}
+    trained = {i.id for i in sound.splits.train}
+    assert len(golden) == gate["golden_items"]
+    assert not golden & trained
+    assert {i.id for i in gold.items} - golden <= trained
+
+    rows = synthetic_rows(60, seed=2)
+    tags = [r["tag"] for r in rows]
+    random.Random(3).shuffle(tags)
+    shuffled = [{**r, "tag": t} for r, t in zip(rows, tags, strict=True)]
+    worse = training.train(settings, data_location=data(tmp_path, "c.csv", shuffled))
+    gate = worse.version.gate
+    assert gate is not None
+    assert gate["verdict"] == "failed"
+    assert "overall" in gate["failed_slices"]
+    assert gate["overall"]["difference"] < -settings.gate_margin
+
+    with ModelRegistry.open(settings) as registry:
+        stored = registry.get(worse.version.version)
+    assert stored.gate == gate
+    assert "## Offline gate: failed" in stored.model_card
+    assert "## Offline gate: passed" in registry_card(settings, sound.version.version)
+
+
+def registry_card(settings: Settings, version: str) -> str:
+    with ModelRegistry.open(settings) as registry:
+        return registry.get(version).model_card
+
+
+def test_training_without_gold_still_gates_on_the_golden_share(
+    settings: Settings, tmp_path: Path
+) -> None:
+    settings = settings.model_copy(update={"golden_share": 0.5})
+    training.train(settings, data_location=data(tmp_path, "a.csv", synthetic_rows(60)))
+    gold = gold_from(synthetic_rows(20, seed=7))
+    trained = training.train(
+        settings,
+        data_location=data(tmp_path, "b.csv", synthetic_rows(60, seed=1)),
+        golden_from=gold,
+    )
+    gate = trained.version.gate
+    assert gate is not None
+    assert gate["golden_items"] == len(golden_items(gold.items, 0.5)) > 0
+    assert not {i.id for i in trained.splits.train} & {i.id for i in gold.items}
