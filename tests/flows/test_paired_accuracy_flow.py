@@ -63,6 +63,7 @@ def stack(topics: Settings, tmp_path: Path) -> Iterator[Stack]:
         TAGSTREAM_ROLLOUT_MAX_REVIEW_SHARE_INCREASE="1",
         # the final step waits for the proof that the canary is no worse
         TAGSTREAM_ROLLOUT_REQUIRE_LABELS="true",
+        TAGSTREAM_ROLLOUT_AUTO_START="false",  # these rollouts are started by hand
         TAGSTREAM_LOG_LEVEL="INFO",
     )
     processes = {name: ServiceProcess(name, env, int(ports[name]), tmp_path) for name in ports}
