@@ -185,5 +185,6 @@ def test_concurrent_upgrades_in_processes_both_succeed(database_url: str) -> Non
     ]
     outputs = [process.communicate(timeout=60)[0] for process in processes]
 
-    assert [process.returncode for process in processes] == [0, 0], outputs
+    # The whole output, not pytest's shortened repr: a failure must show its traceback.
+    assert [process.returncode for process in processes] == [0, 0], "\n".join(outputs)
     assert _revisions(database_url) == HEADS
