@@ -106,7 +106,14 @@ def test_old_revisions_map_to_the_owner_revisions_that_made_the_same_tables() ->
             "review": "review_0001",
             "feedback": "feedback_0001",
         },
-        "0006": HEADS,
+        # the last revision of the old chain: every owner's first chain as it then stood
+        "0006": {
+            "registry": "registry_0002",
+            "ingest": "ingest_0001",
+            "review": "review_0001",
+            "feedback": "feedback_0001",
+            "rollout": "rollout_0001",
+        },
     }
     for old, owners in expected.items():
         mapped = {owner.name: owner_revision(owner, old) for owner in SCHEMA_OWNERS}

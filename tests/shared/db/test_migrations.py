@@ -46,7 +46,7 @@ TABLES = {
 HEADS = {
     "registry": "registry_0002",
     "ingest": "ingest_0001",
-    "review": "review_0001",
+    "review": "review_0002",
     "feedback": "feedback_0001",
     "rollout": "rollout_0001",
 }
