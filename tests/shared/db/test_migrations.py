@@ -40,6 +40,7 @@ TABLES = {
         "feedback_items",
         "feedback_conflicts",
         "retrain_runs",
+        "feedback_report_requests",
     },
     "rollout": {"rollouts", "rollout_analyses"},
 }
@@ -47,7 +48,7 @@ HEADS = {
     "registry": "registry_0002",
     "ingest": "ingest_0001",
     "review": "review_0002",
-    "feedback": "feedback_0001",
+    "feedback": "feedback_0002",
     "rollout": "rollout_0001",
 }
 VERSION_TABLES = {f"alembic_version_{name}" for name in TABLES}
