@@ -6,10 +6,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from sqlalchemy import insert, select
 
 from services.feedback.gold import read_gold_rows
 from services.feedback.repository import FeedbackStore
 from services.feedback.service import RateLimited, TokenBuckets
+from services.feedback.tables import SCHEMA as FEEDBACK_SCHEMA
+from services.feedback.tables import GoldLabelRow
+from shared.db.migrate import upgrade
 from shared.db.session import make_engine
 from shared.messages import FeedbackLabel
 from shared.settings import DEFAULT_TAGS
@@ -118,3 +122,27 @@ def test_per_end_user_buckets_stay_bounded_dropping_full_ones_first() -> None:
     lru.take("app/a")
     lru.take("app/b")
     assert len(lru) == 1
+
+
+def test_the_migration_drops_gold_that_reports_alone_made(database_url: str) -> None:
+    upgrade(database_url, FEEDBACK_SCHEMA, "feedback_0001")
+    engine = make_engine(database_url)
+    try:
+        with engine.begin() as connection:
+            for item_id, source in (("reported", "user_report"), ("reviewed", "reviewer")):
+                connection.execute(
+                    insert(GoldLabelRow).values(
+                        item_id=item_id,
+                        tag="mlops",
+                        source=source,
+                        status="agreed",
+                        n_labels=1,
+                        updated_at=T0,
+                    )
+                )
+        upgrade(database_url, FEEDBACK_SCHEMA)
+        with engine.connect() as connection:
+            left = connection.execute(select(GoldLabelRow.item_id)).scalars().all()
+    finally:
+        engine.dispose()
+    assert left == ["reviewed"]
