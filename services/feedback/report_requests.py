@@ -16,7 +16,7 @@ from collections.abc import Callable, Collection, Iterable
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from services.feedback.service import LabelView, suggestion
@@ -42,8 +42,14 @@ def record_reports(session: Session, reports: Iterable[FeedbackLabel]) -> int:
                 FeedbackLabelRow.item_id == report.item_id,
                 FeedbackLabelRow.source == "user_report",
                 FeedbackLabelRow.labeler == report.labeler,
-                FeedbackLabelRow.label_id != report.label_id,
-                FeedbackLabelRow.labeled_at <= report.labeled_at,
+                # earlier, or at the same time with a smaller id (one of two is first)
+                or_(
+                    FeedbackLabelRow.labeled_at < report.labeled_at,
+                    and_(
+                        FeedbackLabelRow.labeled_at == report.labeled_at,
+                        FeedbackLabelRow.label_id < report.label_id,
+                    ),
+                ),
             )
             .order_by(FeedbackLabelRow.labeled_at.desc(), FeedbackLabelRow.label_id.desc())
             .limit(1)

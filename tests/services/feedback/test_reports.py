@@ -78,8 +78,16 @@ def test_votes_are_per_end_user_and_a_repeated_vote_asks_nothing(store: Feedback
     same_vote = store.apply_batch(labels=[report("x", "other", "app/u1", 3)])
     assert same_vote.reports == []
     third_user = store.apply_batch(labels=[report("x", "computer-vision", "app/u3", 4)])
-    [(_, request)] = third_user.reports
+    [(ids, request)] = third_user.reports
     assert (request.suggested_tag, request.report_count, request.comment) == ("other", 3, "no ML")
+    store.apply_batch(reported=ids)
+
+    # One end user sending the same report twice at once: one vote, one id asks for review.
+    twice = store.apply_batch(
+        labels=[report("x", "mlops", "app/u4", 5), report("x", "mlops", "app/u4", 5)]
+    )
+    [(ids, request)] = twice.reports
+    assert (len(ids), request.report_count) == (1, 4)
     assert gold_tags(store) == {}
 
 
