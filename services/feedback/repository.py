@@ -26,6 +26,7 @@ from services.feedback.tables import (
     FeedbackLabelRow,
     GoldLabelRow,
     PredictionRow,
+    ReportRequestRow,
     RetrainRunRow,
 )
 from shared.db.session import make_session_factory
@@ -358,7 +359,8 @@ class FeedbackStore:
             ]
 
     def prune_items(self, keep: int) -> int:
-        """Drop the oldest item texts beyond ``keep``, except those with a gold label."""
+        """Drop the oldest item texts beyond ``keep``, except those with a gold label or a
+        user report still waiting to go to review (its request needs the text)."""
         with self._writes.begin() as session:
             cutoff = session.scalar(
                 select(FeedbackItemRow.received_at)
@@ -372,6 +374,9 @@ class FeedbackStore:
                 delete(FeedbackItemRow).where(
                     FeedbackItemRow.received_at <= cutoff,
                     FeedbackItemRow.item_id.not_in(select(GoldLabelRow.item_id)),
+                    FeedbackItemRow.item_id.not_in(
+                        select(ReportRequestRow.item_id).where(ReportRequestRow.sent_at.is_(None))
+                    ),
                 )
             )
             return int(getattr(result, "rowcount", 0) or 0)

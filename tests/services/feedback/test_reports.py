@@ -154,3 +154,17 @@ def test_the_migration_drops_gold_that_reports_alone_made(database_url: str) -> 
     finally:
         engine.dispose()
     assert left == ["reviewed"]
+
+
+def test_prune_keeps_the_text_of_an_item_whose_report_waits_for_review(
+    store: FeedbackStore,
+) -> None:
+    store.apply_batch(items=[content(f"i{n}", minute=n) for n in range(120)])
+    waiting = store.apply_batch(labels=[report("i0", "other", "app/u1", 1)])
+    assert waiting.reports == []  # no prediction for i0 yet: the report waits
+
+    store.prune_items(keep=100)
+
+    assert len(store.recent_texts(1000)) == 101  # the 100 newest and i0
+    arrived = store.apply_batch(predictions=[classified("i0", "mlops")])
+    assert [request.item_id for _, request in arrived.reports] == ["i0"]
