@@ -38,6 +38,13 @@ class ReportIn(BaseModel):
 
     item_id: str = Field(min_length=1, max_length=64, description="The item's id.")
     suggested_tag: str = Field(min_length=1, max_length=200, description="An approved tag.")
+    end_user_id: str = Field(
+        min_length=1,
+        max_length=128,
+        pattern=r"\S",
+        description="The reporting end user's id in the downstream app: rate limit and "
+        "votes are per end user (stored only as a digest).",
+    )
     comment: str | None = Field(None, max_length=MAX_COMMENT_CHARS)
 
 
@@ -79,7 +86,9 @@ router = APIRouter(prefix="/v1", tags=["feedback"])
     status_code=202,
     response_model=ReportAccepted,
     responses=_ERRORS,
-    summary="Report a wrong tag; accepted once the label is on feedback.labels",
+    summary="Report a wrong tag; accepted once the report is on feedback.labels",
+    description="The report puts the item in the review queue (reason `user_report`, "
+    "ahead of ordinary items); it becomes a gold label only through a reviewer's label.",
 )
 async def post_report(
     report: ReportIn,
@@ -88,7 +97,8 @@ async def post_report(
     request: Request,
 ) -> ReportAccepted:
     label = await service.submit(
-        Report(report.item_id, report.suggested_tag, report.comment), client=client
+        Report(report.item_id, report.suggested_tag, report.end_user_id, report.comment),
+        client=client,
     )
     request.app.state.metrics.reports.labels(result="accepted").inc()
     log.info("report_accepted", item_id=label.item_id, label_id=label.label_id)

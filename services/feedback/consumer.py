@@ -60,6 +60,7 @@ class FeedbackConsumer:
         self.metrics = metrics
         self.last_batch_at: float | None = None
         self._acked_requeues: list[int] = []
+        self._acked_reports: list[str] = []
         self._in_flight: BatchEffects | None = None
         self.worker = ConsumerWorker(
             settings, worker_config(settings), self.handle, on_batch=self._committed
@@ -73,16 +74,18 @@ class FeedbackConsumer:
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until ``stop``; broker failures are retried with backoff."""
         await self.worker.run(stop)
-        if self._acked_requeues:
-            # Acknowledged requeues not yet marked: mark them before leaving.
-            await asyncio.to_thread(self.store.apply_batch, requeued=self._take_acked())
+        if self._acked_requeues or self._acked_reports:
+            # Acknowledged requests not yet marked: mark them before leaving.
+            requeued, reported = self._take_acked()
+            await asyncio.to_thread(self.store.apply_batch, requeued=requeued, reported=reported)
 
     async def readiness(self) -> dict[str, bool]:
         """``consumer_running``, ``broker_reachable``, ``making_progress`` (the worker's)."""
         return await self.worker.readiness()
 
-    def _take_acked(self) -> list[int]:
-        acked, self._acked_requeues = self._acked_requeues, []
+    def _take_acked(self) -> tuple[list[int], list[str]]:
+        acked = self._acked_requeues, self._acked_reports
+        self._acked_requeues, self._acked_reports = [], []
         return acked
 
     async def handle(self, records: Sequence[Record]) -> Sequence[Output]:
@@ -108,15 +111,17 @@ class FeedbackConsumer:
                 outputs.append(
                     dead_letter(record, stage=STAGE, error=exc.reason, dlq_topic=DLQ.name(s))
                 )
+        requeued, reported = self._take_acked()
         effects = await asyncio.to_thread(
             self.store.apply_batch,
             labels=labels,
             predictions=predictions,
             items=items,
-            requeued=self._take_acked(),
+            requeued=requeued,
+            reported=reported,
         )
         self._in_flight = effects
-        for _, request in effects.requeue:
+        for _, request in (*effects.requeue, *effects.reports):
             outputs.append(Output(REVIEW.name(s), request.item_id.encode(), request.encode()))
         return outputs
 
@@ -134,9 +139,13 @@ class FeedbackConsumer:
             log.warning("reviewer_conflict", item_id=item_id, outcome=outcome)
         # Marked in the next batch's transaction (or on stop), off the event loop.
         self._acked_requeues.extend(conflict_id for conflict_id, _ in effects.requeue)
+        for label_ids, request in effects.reports:
+            self._acked_reports.extend(label_ids)
+            log.info("user_report_sent_to_review", item_id=request.item_id, reports=len(label_ids))
         log.info(
             "feedback_batch_committed",
             size=len(records),
             new_labels=sum(effects.new_labels.values()),
             requeued=len(effects.requeue),
+            reports_to_review=len(effects.reports),
         )

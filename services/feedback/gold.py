@@ -62,7 +62,10 @@ def read_gold_rows(engine: Engine) -> list[GoldRow]:
         ).all()
         ids: dict[str, list[str]] = {}
         for label_id, item_id in connection.execute(
-            select(labels.label_id, labels.item_id).where(labels.item_id.in_(agreed))
+            # the labels behind gold: reviewers' (end users' reports only asked for review)
+            select(labels.label_id, labels.item_id).where(
+                labels.item_id.in_(agreed), labels.source == "reviewer"
+            )
         ):
             ids.setdefault(item_id, []).append(label_id)
     return [

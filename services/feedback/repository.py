@@ -23,6 +23,7 @@ from sqlalchemy import Engine, and_, case, delete, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
+from services.feedback import report_requests
 from services.feedback.metrics import AccuracyRow, AuditRow, PairedRow
 from services.feedback.service import LabelView, Reconciled, reconcile
 from services.feedback.tables import (
@@ -31,6 +32,7 @@ from services.feedback.tables import (
     FeedbackLabelRow,
     GoldLabelRow,
     PredictionRow,
+    ReportRequestRow,
     RetrainRunRow,
 )
 from shared.db.session import make_session_factory
@@ -44,6 +46,8 @@ class BatchEffects:
     new_labels: Counter[str] = field(default_factory=Counter)
     new_conflicts: list[str] = field(default_factory=list)
     requeue: list[tuple[int, ReviewRequest]] = field(default_factory=list)
+    #: user reports passed on to review: (their label ids, the request)
+    reports: list[tuple[tuple[str, ...], ReviewRequest]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +87,7 @@ class FeedbackStore:
         predictions: Sequence[Classification] = (),
         items: Sequence[ContentItem] = (),
         requeued: Collection[int] = (),
+        reported: Collection[str] = (),
         now: datetime | None = None,
     ) -> BatchEffects:
         now = now or datetime.now(UTC)
@@ -94,13 +99,20 @@ class FeedbackStore:
                     .where(ConflictRow.id.in_(list(requeued)))
                     .values(requeued_at=now)
                 )
+            report_requests.mark_sent(session, reported, now)
             self._upsert_items(session, items)
             self._upsert_predictions(session, predictions)
-            changed = self._insert_labels(session, labels, now, effects)
+            changed, fresh = self._insert_labels(session, labels, now, effects)
             for item_id in sorted(changed):
                 self._reconcile_item(session, item_id, now, effects)
+            report_requests.record_reports(
+                session, (label for label in fresh if label.source == "user_report")
+            )
             touched = changed | {i.item_id for i in items} | {p.item_id for p in predictions}
             effects.requeue = self._pending_requeues(session, touched, now)
+            effects.reports = report_requests.pending_requests(
+                session, touched, self._approved, self._latest
+            )
         return effects
 
     def _upsert_items(self, session: Session, items: Sequence[ContentItem]) -> None:
@@ -158,10 +170,11 @@ class FeedbackStore:
         labels: Sequence[FeedbackLabel],
         now: datetime,
         effects: BatchEffects,
-    ) -> set[str]:
+    ) -> tuple[set[str], list[FeedbackLabel]]:
+        """Insert the labels not stored yet: (their item ids, the labels)."""
         fresh = {label.label_id: label for label in labels}
         if not fresh:
-            return set()
+            return set(), []
         known = set(
             session.scalars(
                 select(FeedbackLabelRow.label_id).where(FeedbackLabelRow.label_id.in_(list(fresh)))
@@ -187,11 +200,12 @@ class FeedbackStore:
             )
             effects.new_labels[label.source] += 1
         session.flush()
-        return {label.item_id for label_id, label in fresh.items() if label_id not in known}
+        new = [label for label_id, label in fresh.items() if label_id not in known]
+        return {label.item_id for label in new}, new
 
     def _reconcile_item(
         self, session: Session, item_id: str, now: datetime, effects: BatchEffects
-    ) -> Reconciled:
+    ) -> Reconciled | None:
         rows = session.scalars(select(FeedbackLabelRow).where(FeedbackLabelRow.item_id == item_id))
         views = [
             LabelView(
@@ -205,6 +219,8 @@ class FeedbackStore:
             for r in rows
         ]
         result = reconcile(views)
+        if result is None:
+            return None  # user reports only: in review (report_requests), not gold
         previous = session.get(GoldLabelRow, item_id)
         if previous is None:
             previous_status = None
@@ -423,7 +439,8 @@ class FeedbackStore:
             ]
 
     def prune_items(self, keep: int) -> int:
-        """Drop the oldest item texts beyond ``keep``, except those with a gold label."""
+        """Drop the oldest item texts beyond ``keep``, except those with a gold label or a
+        user report still waiting to go to review (its request needs the text)."""
         with self._writes.begin() as session:
             cutoff = session.scalar(
                 select(FeedbackItemRow.received_at)
@@ -437,6 +454,9 @@ class FeedbackStore:
                 delete(FeedbackItemRow).where(
                     FeedbackItemRow.received_at <= cutoff,
                     FeedbackItemRow.item_id.not_in(select(GoldLabelRow.item_id)),
+                    FeedbackItemRow.item_id.not_in(
+                        select(ReportRequestRow.item_id).where(ReportRequestRow.sent_at.is_(None))
+                    ),
                 )
             )
             return int(getattr(result, "rowcount", 0) or 0)

@@ -3,16 +3,19 @@
 Reconciliation rules (``reconcile``), applied to every label ever received for an item:
 
 1. Per labeler, only the latest label counts (``labeled_at``, then ``label_id``).
-2. Any reviewer label beats every user report: user reports decide only items no
-   reviewer has labeled.
+2. Only reviewers' labels make gold. User reports never do: a report sends the item to
+   the review queue (``report_request``), and the reviewer's label decides.
 3. Reviewers who agree give the gold tag. When they disagree, the tag with strictly the
    most votes wins (a second opinion breaks a tie); a tie is a *conflict*: no gold tag,
    and the item goes back to review.
-4. User reports alone: the tag with the most reports; a tie goes to the latest report.
+4. User reports alone: no gold (``reconcile`` returns None). Their votes — one per end
+   user, the latest report of each — give the tag suggested to the reviewer
+   (``suggestion``): the most reported, a tie going to the latest report.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 import uuid
@@ -66,27 +69,44 @@ def _latest_per_labeler(labels: Sequence[LabelView]) -> list[LabelView]:
     return list(latest.values())
 
 
-def reconcile(labels: Sequence[LabelView]) -> Reconciled:
-    """The gold label of one item from all its labels (see the module docstring)."""
+def reconcile(labels: Sequence[LabelView]) -> Reconciled | None:
+    """The gold label of one item from all its labels; None while no reviewer labeled it."""
     if not labels:
         raise ValueError("reconcile needs at least one label")
     item_id = labels[0].item_id
     latest = _latest_per_labeler(labels)
     reviewers = [label for label in latest if label.source == "reviewer"]
-    if reviewers:
-        votes = Counter(label.tag for label in reviewers)
-        ranked = votes.most_common()
-        if len(ranked) > 1 and ranked[0][1] == ranked[1][1]:
-            tied = tuple(sorted(tag for tag, n in ranked if n == ranked[0][1]))
-            return Reconciled(item_id, None, "reviewer", "conflict", len(labels), tied)
-        return Reconciled(item_id, ranked[0][0], "reviewer", "agreed", len(labels))
+    if not reviewers:
+        return None  # user reports alone are a request for review, never gold
+    votes = Counter(label.tag for label in reviewers)
+    ranked = votes.most_common()
+    n_reviewer_labels = sum(1 for label in labels if label.source == "reviewer")
+    if len(ranked) > 1 and ranked[0][1] == ranked[1][1]:
+        tied = tuple(sorted(tag for tag, n in ranked if n == ranked[0][1]))
+        return Reconciled(item_id, None, "reviewer", "conflict", n_reviewer_labels, tied)
+    return Reconciled(item_id, ranked[0][0], "reviewer", "agreed", n_reviewer_labels)
+
+
+@dataclass(frozen=True, slots=True)
+class Suggestion:
+    """What end users say of an item: the suggested tag and how many of them reported."""
+
+    tag: str
+    end_users: int
+
+
+def suggestion(labels: Sequence[LabelView]) -> Suggestion | None:
+    """The end users' suggestion from an item's labels (rule 4); None without reports."""
+    latest = [label for label in _latest_per_labeler(labels) if label.source == "user_report"]
+    if not latest:
+        return None
     votes = Counter(label.tag for label in latest)
     most = max(votes.values())
     newest = max(
         (label for label in latest if votes[label.tag] == most),
         key=lambda label: (label.labeled_at, label.label_id),
     )
-    return Reconciled(item_id, newest.tag, "user_report", "agreed", len(labels))
+    return Suggestion(newest.tag, len(latest))
 
 
 # -- user reports ------------------------------------------------------------------------
@@ -110,9 +130,13 @@ class RateLimited(Exception):
 
 
 class TokenBuckets:
-    """One token bucket per client: ``burst`` reports at once, ``per_minute`` sustained.
+    """One token bucket per reporter: ``burst`` reports at once, ``per_minute`` sustained.
 
-    Clients are configured API keys, so the number of buckets is bounded.
+    A reporter is an end user behind an API key, so there are as many buckets as end
+    users who reported lately. A bucket that has refilled is the same as no bucket, so
+    when more than ``max_buckets`` are kept the full ones are dropped (exact); if that is
+    not enough, the least recently used are dropped too (those end users get a fresh
+    burst: the bound on memory wins over a limit nobody hit for a while).
     """
 
     def __init__(
@@ -121,21 +145,46 @@ class TokenBuckets:
         per_minute: float,
         burst: int,
         clock: Callable[[], float] = time.monotonic,
+        max_buckets: int = 100_000,
     ) -> None:
         self._rate = per_minute / 60.0
         self._burst = float(burst)
         self._clock = clock
+        self._max = max_buckets
+        # insertion order = least recently used first (``take`` re-inserts)
         self._buckets: dict[str, tuple[float, float]] = {}
 
-    def take(self, client: str) -> None:
-        """Spend one token of ``client``'s bucket, or raise ``RateLimited``."""
+    def __len__(self) -> int:
+        return len(self._buckets)
+
+    def take(self, reporter: str) -> None:
+        """Spend one token of ``reporter``'s bucket, or raise ``RateLimited``."""
         now = self._clock()
-        tokens, at = self._buckets.get(client, (self._burst, now))
+        tokens, at = self._buckets.pop(reporter, (self._burst, now))
         tokens = min(self._burst, tokens + (now - at) * self._rate)
         if tokens < 1.0:
-            self._buckets[client] = (tokens, now)
+            self._buckets[reporter] = (tokens, now)
             raise RateLimited(max(1, math.ceil((1.0 - tokens) / self._rate)))
-        self._buckets[client] = (tokens - 1.0, now)
+        self._buckets[reporter] = (tokens - 1.0, now)
+        if len(self._buckets) > self._max:
+            self._shrink(now)
+
+    def _shrink(self, now: float) -> None:
+        for key, (tokens, at) in list(self._buckets.items()):
+            if tokens + (now - at) * self._rate >= self._burst:
+                del self._buckets[key]
+        while len(self._buckets) > self._max:
+            del self._buckets[next(iter(self._buckets))]
+
+
+def reporter_id(client: str, end_user_id: str) -> str:
+    """The labeler of an end user's reports: their app's key id and a digest of their id.
+
+    One per end user, so the rate limit and the vote count are per end user; the app's
+    own user id is not stored (the digest is enough to tell end users apart).
+    """
+    digest = hashlib.sha256(f"{client}\0{end_user_id}".encode()).hexdigest()[:24]
+    return f"{client}/{digest}"
 
 
 class PredictionLookup(Protocol):
@@ -148,11 +197,16 @@ class PredictionLookup(Protocol):
 class Report:
     item_id: str
     suggested_tag: str
+    end_user_id: str
     comment: str | None = None
 
 
 class ReportService:
-    """Turn an end user's report into a ``user_report`` label on feedback.labels."""
+    """Turn an end user's report into a ``user_report`` label on feedback.labels.
+
+    The label is a vote, never gold: the consumer stores it and asks for review
+    (review.requests, reason ``user_report``); a reviewer's label decides.
+    """
 
     def __init__(
         self,
@@ -179,14 +233,15 @@ class ReportService:
                 f"{report.suggested_tag!r} is not an approved tag "
                 f"(one of: {', '.join(self._approved)})",
             )
-        self._buckets.take(client)
+        reporter = reporter_id(client, report.end_user_id)
+        self._buckets.take(reporter)
         known = await self._predictions.latest_prediction(report.item_id)
         label = FeedbackLabel(
             label_id=uuid.uuid4().hex,
             item_id=report.item_id,
             tag=report.suggested_tag,
             source="user_report",
-            labeler=client,
+            labeler=reporter,
             model_version=known[0] if known else None,
             predicted_tag=known[1] if known else None,
             comment=report.comment,

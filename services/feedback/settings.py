@@ -22,10 +22,12 @@ class FeedbackSettings(Settings):
         "tokens). Hashed at start-up; required in production. None set: every report is 401.",
     )
     feedback_rate_limit_per_minute: float = Field(
-        30.0, gt=0, description="Reports per minute each API key may send (token refill rate)."
+        30.0,
+        gt=0,
+        description="Reports per minute each end user of an API key may send (token refill rate).",
     )
     feedback_rate_limit_burst: int = Field(
-        10, ge=1, description="Reports an API key may send at once (token bucket size)."
+        10, ge=1, description="Reports an end user of an API key may send at once (bucket size)."
     )
     feedback_produce_timeout_seconds: float = Field(
         5.0, gt=0, description="How long a report waits for the broker's ack before 503."

@@ -111,3 +111,18 @@ class RetrainRunRow(Base):
     version: Mapped[str | None] = mapped_column(String(64))
     version_status: Mapped[str | None] = mapped_column(String(16))
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class ReportRequestRow(Base):
+    """An end user's report (a user_report label) to pass on to review.requests.
+
+    ``sent_at`` once the broker acknowledged the review request; pending while the item's
+    text or a prediction for it is not known yet (sent when they arrive).
+    """
+
+    __tablename__ = "feedback_report_requests"
+
+    label_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    item_id: Mapped[str] = mapped_column(String(64), index=True)
+    reported_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime())

@@ -59,8 +59,18 @@ class ReviewRepository:
         # RETURNING, not rowcount: psycopg's rowcount does not tell a skipped conflict apart.
         return self._session.execute(statement).first() is not None
 
-    def reopen(self, item_id: str, requested_at: datetime, reason: str) -> bool:
-        """Put a labeled item back in the queue for a request newer than the one it had."""
+    def reopen(
+        self,
+        item_id: str,
+        requested_at: datetime,
+        reason: str,
+        report: dict[str, Any] | None = None,
+    ) -> bool:
+        """Put a labeled item back in the queue for a request newer than the one it had.
+
+        ``report`` (the ``suggested_tag``, ``report_comment`` and ``report_count`` of a
+        user_report request) is stored with it.
+        """
         result = self._session.execute(
             update(ReviewItemRow)
             .where(
@@ -75,7 +85,28 @@ class ReviewRepository:
                 claimed_by=None,
                 claimed_at=None,
                 lease_expires_at=None,
+                **(report or {}),
             )
+            .execution_options(synchronize_session=False)
+        )
+        return bool(getattr(result, "rowcount", 0))
+
+    def merge_report(self, item_id: str, requested_at: datetime, report: dict[str, Any]) -> bool:
+        """A newer user report of a waiting item: it becomes a user_report item (claim order).
+
+        The claim, if any, stands: the reviewer holding it sees the report on the next page.
+        """
+        result = self._session.execute(
+            update(ReviewItemRow)
+            .where(
+                ReviewItemRow.item_id == item_id,
+                ReviewItemRow.state == "pending",
+                or_(
+                    ReviewItemRow.reason != "user_report",
+                    ReviewItemRow.requested_at < requested_at,
+                ),
+            )
+            .values(reason="user_report", requested_at=requested_at, **report)
             .execution_options(synchronize_session=False)
         )
         return bool(getattr(result, "rowcount", 0))
@@ -288,10 +319,17 @@ def _claimable(item: Any, now: datetime) -> ColumnElement[bool]:
 
 
 def _labeled_by(item: Any, reviewer: str) -> ColumnElement[bool]:
+    """``reviewer`` already labeled the item, for the request it is queued for.
+
+    A second opinion on a conflict is asked of the other reviewers. A user report asks
+    anyone, the earlier reviewer included, to look again in the light of the report: only
+    a label made after the report was requested counts as having looked.
+    """
     return exists().where(
         ReviewLabelRow.item_id == item.item_id,
         ReviewLabelRow.reviewer == reviewer,
         ReviewLabelRow.undone_at.is_(None),
+        or_(item.reason != "user_report", ReviewLabelRow.decided_at >= item.requested_at),
     )
 
 
@@ -300,7 +338,11 @@ def _order(item: Any, reviewer: str, priority: Priority) -> list[Any]:
         ReviewSkipRow.item_id == item.item_id, ReviewSkipRow.reviewer == reviewer
     )
     # Items this reviewer skipped come last: offered again only when nothing else is.
-    order: list[Any] = [case((skipped, 1), else_=0)]
+    # End users' reports come first: someone downstream is looking at a wrong tag now.
+    order: list[Any] = [
+        case((skipped, 1), else_=0),
+        case((item.reason == "user_report", 0), else_=1),
+    ]
     if priority == "confidence":
         order.append(item.confidence)
     order += [item.received_at, item.item_id]

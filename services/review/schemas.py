@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from shared.messages.review import ReviewReason
+
 Role = Literal["reviewer", "admin"]
 
 
@@ -30,6 +32,16 @@ class ClaimedItem(BaseModel):
     confidence: float
     model_version: str
     audit: bool
+    reason: ReviewReason = Field(
+        description="Why it is queued: low_confidence, unapproved_tag, audit or user_report."
+    )
+    suggested_tag: str | None = Field(
+        None, description="user_report: the tag end users suggest (most votes, then latest)."
+    )
+    report_comment: str | None = Field(None, description="user_report: the latest comment.")
+    report_count: int | None = Field(
+        None, description="user_report: how many end users reported the item."
+    )
     lease_expires_at: AwareDatetime
     queue_depth: int = Field(description="Items still waiting for a label, this one included.")
 

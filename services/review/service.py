@@ -27,6 +27,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
+from typing import cast
 
 from sqlalchemy.orm import Session
 
@@ -36,6 +37,7 @@ from services.review.schemas import ClaimedItem, Progress, ReviewStats, StoredLa
 from services.review.tables import ReviewItemRow, ReviewLabelRow, ReviewOutboxRow
 from shared.messages import HUMAN, Classification, FeedbackLabel, ReviewRequest
 from shared.messages.classified import HUMAN_DECISION_VERSION
+from shared.messages.review import ReviewReason
 from shared.settings import DEFAULT_TAGS
 
 POLICY_KEY = "review_policy"
@@ -79,10 +81,21 @@ def store_request(session: Session, request: ReviewRequest, now: datetime) -> bo
 
     A repeated request for a known item is ignored (re-delivery), except a *newer* request
     for an item already labeled: that is the feedback service asking for a second opinion
-    on conflicting labels, and the item goes back to the queue for reviewers who have not
-    labeled it yet.
+    on conflicting labels, or passing on an end user's report, and the item goes back to
+    the queue for reviewers who have not labeled it since. A user report of an item still
+    waiting is merged into it: the item keeps its place in the data and moves ahead in the
+    claim order, with the report shown.
     """
     repo = ReviewRepository(session)
+    report = (
+        {
+            "suggested_tag": request.suggested_tag,
+            "report_comment": request.comment,
+            "report_count": request.report_count,
+        }
+        if request.reason == "user_report"
+        else None
+    )
     inserted = repo.insert_item(
         {
             "item_id": request.item_id,
@@ -99,9 +112,14 @@ def store_request(session: Session, request: ReviewRequest, now: datetime) -> bo
             "requested_at": request.requested_at,
             "enqueued_at": now,
             "state": "pending",
+            **(report or {}),
         }
     )
-    return inserted or repo.reopen(request.item_id, request.requested_at, request.reason)
+    if inserted:
+        return True
+    if report is not None and repo.merge_report(request.item_id, request.requested_at, report):
+        return True
+    return repo.reopen(request.item_id, request.requested_at, request.reason, report)
 
 
 def claim_next(
@@ -308,6 +326,10 @@ def _claimed(row: ReviewItemRow, queue_depth: int) -> ClaimedItem:
         confidence=row.confidence,
         model_version=row.model_version,
         audit=row.audit,
+        reason=cast(ReviewReason, row.reason),
+        suggested_tag=row.suggested_tag,
+        report_comment=row.report_comment,
+        report_count=row.report_count,
         lease_expires_at=row.lease_expires_at,
         queue_depth=queue_depth,
     )

@@ -6,7 +6,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, CheckConstraint, Float, ForeignKey, Index, String, Text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.db.base import Base, UtcDateTime
@@ -59,6 +69,10 @@ class ReviewItemRow(Base):
     claimed_by: Mapped[str | None] = mapped_column(String(100), index=True)
     claimed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     lease_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # What end users reported (reason ``user_report``); the latest report's figures.
+    suggested_tag: Mapped[str | None] = mapped_column(String(200))
+    report_comment: Mapped[str | None] = mapped_column(Text())
+    report_count: Mapped[int | None] = mapped_column(Integer())
 
     __table_args__ = (
         CheckConstraint("state IN ('pending', 'labeled')", name="state"),

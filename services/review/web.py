@@ -102,13 +102,15 @@ class Choice:
     tag: str
     probability: float
     top: bool
+    suggested: bool = False
 
 
 def tag_choices(approved: tuple[str, ...], item: ClaimedItem) -> list[Choice]:
     """The approved tags in their configured order, the model's top guesses marked.
 
     A tag is a top guess when it is among the ``TOP_GUESSES`` most probable and does not
-    tie with one outside them (four tags at 10% are no guess at all).
+    tie with one outside them (four tags at 10% are no guess at all). The tag end users
+    suggested (a user_report item) is marked too: the reviewer decides, the page only shows.
     """
     p = {tag: _probability(item.probabilities.get(tag)) for tag in approved}
 
@@ -116,7 +118,7 @@ def tag_choices(approved: tuple[str, ...], item: ClaimedItem) -> list[Choice]:
         at_least = sum(1 for other in approved if p[other] >= p[tag])
         return p[tag] > 0 and at_least <= TOP_GUESSES
 
-    return [Choice(tag, p[tag], top(tag)) for tag in approved]
+    return [Choice(tag, p[tag], top(tag), tag == item.suggested_tag) for tag in approved]
 
 
 def _probability(value: float | None) -> float:

@@ -220,7 +220,7 @@ def print_guide(
         say(
             f"report a tag:  curl -s -X POST http://127.0.0.1:{ports['feedback']}/v1/reports "
             "-H \"Authorization: Bearer $KEY\" -H 'Content-Type: application/json' "
-            '-d \'{"item_id": "<id>", "suggested_tag": "mlops"}\''
+            '-d \'{"item_id": "<id>", "suggested_tag": "mlops", "end_user_id": "<user>"}\''
         )
     say(f"decisions:     tagstream topics tail {settings.topic_classified}")
     say(f"dead letters:  tagstream topics tail {settings.topic_dlq} --from-beginning")

@@ -7,6 +7,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from tagstream.cli.main import app
+from tests.shared.db.test_migrations import HEADS
 
 OWNERS = ("registry", "ingest", "review", "feedback", "rollout")
 
@@ -21,13 +22,10 @@ def test_upgrade_migrates_every_owner_and_current_shows_each(database_url: str) 
 
     assert before.exit_code == 0, before.output
     assert before.stdout.splitlines() == [
-        f"{owner}: empty (no migrations applied) (newest: {owner}_0001)"
-        if owner != "registry"
-        else "registry: empty (no migrations applied) (newest: registry_0003)"
-        for owner in OWNERS
+        f"{owner}: empty (no migrations applied) (newest: {HEADS[owner]})" for owner in OWNERS
     ]
     assert upgraded.exit_code == 0, upgraded.output
-    heads = ["registry: registry_0003", *(f"{owner}: {owner}_0001" for owner in OWNERS[1:])]
+    heads = [f"{owner}: {HEADS[owner]}" for owner in OWNERS]
     assert upgraded.stdout.splitlines() == heads
     assert after.stdout.splitlines() == heads
 

@@ -21,7 +21,12 @@ from tests.fixtures.kafka import read_topic
 
 KEY = "reporter-key-0123456789"
 AUTH = {"Authorization": f"Bearer {KEY}"}
-GOOD = {"item_id": "item-1", "suggested_tag": "mlops", "comment": "clearly ops"}
+GOOD = {
+    "item_id": "item-1",
+    "suggested_tag": "mlops",
+    "end_user_id": "user-42",
+    "comment": "clearly ops",
+}
 
 
 class FakePublisher:
@@ -97,6 +102,40 @@ async def test_a_long_comment_is_422(http: httpx.AsyncClient) -> None:
     response = await http.post("/v1/reports", json={**GOOD, "comment": "x" * 2001}, headers=AUTH)
     assert response.status_code == 422
     assert response.json()["detail"][0]["field"] == "comment"
+
+
+@pytest.mark.parametrize(
+    ("end_user", "reason"),
+    [(None, "field required"), ("", "at least 1 character"), ("   ", "match pattern")],
+)
+async def test_a_report_without_an_end_user_is_422_naming_the_field(
+    http: httpx.AsyncClient, publisher: FakePublisher, end_user: str | None, reason: str
+) -> None:
+    body = {k: v for k, v in GOOD.items() if k != "end_user_id"}
+    if end_user is not None:
+        body["end_user_id"] = end_user
+    response = await http.post("/v1/reports", json=body, headers=AUTH)
+    assert response.status_code == 422
+    [error] = response.json()["detail"]
+    assert error["field"] == "end_user_id"
+    assert reason in error["reason"]
+    assert publisher.sent == []
+
+
+async def test_the_rate_limit_and_the_vote_are_per_end_user(
+    http: httpx.AsyncClient, publisher: FakePublisher
+) -> None:
+    ann = [(await http.post("/v1/reports", json=GOOD, headers=AUTH)).status_code for _ in range(4)]
+    bob = {**GOOD, "end_user_id": "user-43"}
+    others = [
+        (await http.post("/v1/reports", json=bob, headers=AUTH)).status_code for _ in range(3)
+    ]
+
+    assert ann == [202, 202, 202, 429]  # burst 3
+    assert others == [202, 202, 202]  # another end user behind the same key has their own
+    labelers = {FeedbackLabel.decode(value).labeler for _, _, value in publisher.sent}
+    assert len(labelers) == 2  # one labeler (vote) per end user
+    assert not any("user-4" in labeler for labeler in labelers)  # the app's id is not stored
 
 
 async def test_reports_beyond_the_burst_are_429_with_retry_after(

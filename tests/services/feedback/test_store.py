@@ -34,7 +34,8 @@ def test_labels_are_stored_once_per_label_id(store: FeedbackStore) -> None:
 
 def test_online_accuracy_per_version_and_role_on_a_known_stream(store: FeedbackStore) -> None:
     # v1 stable: 4 gold items, right on 3. v2 canary: 2 gold items, right on 1.
-    # Item "e" has no gold label; item "f" is a reviewer conflict: neither counts.
+    # Item "e" has only a user report, no gold label; item "f" is a reviewer conflict:
+    # neither counts.
     predictions = [
         classified("a", "mlops"),
         classified("b", "mlops"),
@@ -47,10 +48,11 @@ def test_online_accuracy_per_version_and_role_on_a_known_stream(store: FeedbackS
     ]
     labels = [
         label("a", "mlops"),
-        label("b", "mlops", source="user_report", labeler="client1"),
+        label("b", "mlops"),
         label("c", "other"),
         label("d", "computer-vision"),
         label("d", "other", source="user_report", labeler="client1"),  # reviewer wins
+        label("e", "other", source="user_report", labeler="client1"),  # a report is no gold
         label("f", "mlops", labeler="alice"),
         label("f", "other", labeler="bob"),
     ]

@@ -86,10 +86,15 @@ async def test_claim_label_skip_undo_contract(
         "confidence",
         "model_version",
         "audit",
+        "reason",
+        "suggested_tag",
+        "report_comment",
+        "report_count",
         "lease_expires_at",
         "queue_depth",
     }
     assert item["item_id"] == "a"
+    assert (item["reason"], item["suggested_tag"]) == ("low_confidence", None)
     assert item["queue_depth"] == 2
     assert (await http.post("/v1/review/claim", headers=ann)).json()["item_id"] == "a"
 

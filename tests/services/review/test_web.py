@@ -118,6 +118,7 @@ async def test_login_then_review_shows_one_escaped_item_with_tags(web: Web) -> N
     assert buttons == [(tag, str(i)) for i, tag in enumerate(TAGS, start=1)]
     assert 'rel="noopener noreferrer"' in page.text
     assert "0 labeled today · 2 in queue" in page.text
+    assert "reported by users" not in page.text
 
 
 async def test_posts_without_the_csrf_token_are_403(web: Web) -> None:
@@ -233,3 +234,33 @@ async def test_static_files_are_served_locally(web: Web) -> None:
     assert (css.status_code, js.status_code) == (200, 200)
     assert css.headers["content-type"].startswith("text/css")
     assert (await web.http.get("/static/../web.py")).status_code == 404
+
+
+async def test_a_reported_item_comes_first_with_the_users_suggestion_and_comment(
+    web: Web,
+) -> None:
+    report = request(
+        "b",
+        0.4,
+        received_at=NOW,
+        requested_at=NOW,
+        schema_version=2,
+        reason="user_report",
+        suggested_tag="mlops",
+        comment="<b>It is</b> about deploying models",
+        report_count=2,
+    )
+    with web.app.state.review_db.sessions.begin() as session:
+        store_request(session, report, NOW)
+    await web.login("ann")
+
+    page = await web.http.get("/review")
+
+    assert page.status_code == 200
+    assert 'data-item-id="b"' in page.text  # ahead of "a", whose confidence is lower
+    assert "reported by users" in page.text
+    assert "2 end users reported this item" in page.text
+    assert re.search(r'class="suggested-tag">mlops<', page.text)
+    assert "&lt;b&gt;It is&lt;/b&gt; about deploying models" in page.text
+    suggested = re.findall(r'name="tag" value="([^"]+)"[^>]*class="tag[^"]*suggested', page.text)
+    assert suggested == ["mlops"]

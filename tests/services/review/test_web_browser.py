@@ -53,6 +53,8 @@ ITEMS = {
     "web-5": ("Drift detection for tabular models", "mlops"),
 }
 
+REPORTED = "web-5"
+
 
 def review_request(item_id: str, index: int) -> ReviewRequest:
     title, _ = ITEMS[item_id]
@@ -61,12 +63,21 @@ def review_request(item_id: str, index: int) -> ReviewRequest:
     probabilities = {tag: 0.1 for tag in DEFAULT_TAGS}
     probabilities[guess] = 0.45 + index / 100
     probabilities["other"] = max(probabilities["other"], 0.2)
+    report: dict[str, object] = {"reason": "low_confidence"}
+    if item_id == REPORTED:  # an end user's report: claimed first, the suggestion shown
+        report = {
+            "schema_version": 2,
+            "reason": "user_report",
+            "suggested_tag": ITEMS[item_id][1],
+            "comment": "This is about monitoring models in production.",
+            "report_count": 1,
+        }
     return ReviewRequest(
+        **report,
         item_id=item_id,
         title=title,
         description=f"{title}. A short write-up with code, a demo and a benchmark table.",
         url=f"https://example.com/projects/{item_id}",
-        reason="low_confidence",
         predicted_tag=guess,
         confidence=probabilities[guess],
         probabilities=probabilities,
@@ -200,6 +211,16 @@ async def test_reviewer_labels_with_the_keyboard_alone(
         def flash() -> str:
             found = driver.find_elements(By.CSS_SELECTOR, ".flash")
             return found[0].text if found else ""
+
+        # The reported item comes first, with what the end user said on the page.
+        assert current_item() == REPORTED
+        report = driver.find_element(By.CSS_SELECTOR, "aside.report-box").text
+        assert "1 end user reported this item, suggesting mlops." in report
+        assert "monitoring models in production" in report
+        suggested = driver.find_element(By.CSS_SELECTOR, "button.tag.suggested")
+        assert suggested.get_attribute("value") == ITEMS[REPORTED][1]
+        ARTIFACTS.mkdir(exist_ok=True)
+        assert driver.save_screenshot(str(ARTIFACTS / "review-page-report.png"))
 
         expected: dict[str, str] = {}
         for _ in range(3):

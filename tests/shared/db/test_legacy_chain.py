@@ -125,7 +125,10 @@ def test_the_rebuilt_old_chain_is_the_old_one(database_url: str, old_chain: Path
     migrate_the_old_way(database_url, old_chain, "head")
 
     assert _old_revision(database_url) == "0006"
-    assert _tables(database_url) == set().union(*TABLES.values()) | {LEGACY_VERSION_TABLE}
+    # the tables of the owners' chains since (feedback_0002) came after the old chain
+    later = {"feedback_report_requests"}
+    old_tables = set().union(*TABLES.values()) - later
+    assert _tables(database_url) == old_tables | {LEGACY_VERSION_TABLE}
 
 
 @pytest.mark.parametrize("old", ["0001", "0003", "0006"])

@@ -40,14 +40,15 @@ TABLES = {
         "feedback_items",
         "feedback_conflicts",
         "retrain_runs",
+        "feedback_report_requests",
     },
     "rollout": {"rollouts", "rollout_analyses"},
 }
 HEADS = {
     "registry": "registry_0003",
     "ingest": "ingest_0001",
-    "review": "review_0001",
-    "feedback": "feedback_0001",
+    "review": "review_0002",
+    "feedback": "feedback_0002",
     "rollout": "rollout_0001",
 }
 VERSION_TABLES = {f"alembic_version_{name}" for name in TABLES}
