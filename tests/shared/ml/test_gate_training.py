@@ -93,3 +93,20 @@ def test_training_without_gold_still_gates_on_the_golden_share(
     assert gate is not None
     assert gate["golden_items"] == len(golden_items(gold.items, 0.5)) > 0
     assert not {i.id for i in trained.splits.train} & {i.id for i in gold.items}
+
+
+def test_a_candidate_split_by_another_seed_is_judged_only_on_items_stable_held_out(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """An item the stable version trained on would make it look better than it is."""
+    location = data(tmp_path, "a.csv", synthetic_rows(120))
+    stable = training.train(settings, data_location=location)
+    other = settings.model_copy(update={"seed": settings.seed + 1})
+    candidate = training.train(other, data_location=location)
+
+    gate = candidate.version.gate
+    assert gate is not None
+    held_out = {i.id for i in stable.splits.test}
+    own_test = {i.id for i in candidate.splits.test}
+    assert gate["test_items"] == len(held_out & own_test)
+    assert gate["test_items"] < len(own_test)  # the seeds' splits do differ
