@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 
 from shared.observability.logging import configure_logging
+from shared.settings_errors import settings_problems
 
 #: Exit code of a process refusing to start on invalid settings (as argparse's usage errors).
 INVALID_SETTINGS_EXIT_CODE = 2
@@ -25,13 +26,7 @@ S = TypeVar("S", bound=BaseSettings)
 
 def invalid_settings_message(service: str, exc: ValidationError, env_prefix: str) -> str:
     """One line naming each bad variable and why: what an operator reads in a crash loop."""
-    problems = []
-    for error in exc.errors():
-        reason = str(error["msg"]).removeprefix("Value error, ")
-        loc = error.get("loc", ())
-        problems.append(f"{env_prefix}{str(loc[0]).upper()}: {reason}" if loc else reason)
-    text = "; ".join(problems).replace("\n", " ")
-    return f"{service}: refusing to start, invalid settings: {text}"
+    return f"{service}: refusing to start, invalid settings: {settings_problems(exc, env_prefix)}"
 
 
 def read_settings(service: str, settings_class: type[S]) -> S:

@@ -11,13 +11,14 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import typer
-from rich.console import Console
+
+from shared.console import err, out
+from shared.console import load_settings as load_settings_of
 
 if TYPE_CHECKING:
     from shared.settings import Settings
 
-out = Console()
-err = Console(stderr=True)
+__all__ = ["err", "load_settings", "out", "user_error_types", "user_errors"]
 
 
 def user_error_types() -> tuple[type[Exception], ...]:
@@ -32,19 +33,10 @@ def user_error_types() -> tuple[type[Exception], ...]:
 
 
 def load_settings() -> Settings:
-    from pydantic import ValidationError
-
+    """The settings every tagstream command shares (``shared.console.load_settings``)."""
     from shared.settings import Settings
 
-    try:
-        return Settings()
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"TAGSTREAM_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
-            for e in exc.errors()
-        )
-        err.print(f"[red]invalid settings:[/red] {problems}")
-        raise typer.Exit(2) from exc
+    return load_settings_of(Settings)
 
 
 @contextmanager
