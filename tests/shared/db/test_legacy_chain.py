@@ -4,8 +4,6 @@ upgrades cleanly into one chain per owner."""
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,7 +22,12 @@ from shared.db.migrate import (
 from shared.db.owners import SchemaNotUpgraded
 from shared.db.session import make_engine
 from tagstream.schema import INGEST, REGISTRY, SCHEMA_OWNERS, upgrade_all
-from tests.shared.db.test_migrations import HEADS, TABLES, VERSION_TABLES
+from tests.shared.db.test_migrations import (
+    HEADS,
+    TABLES,
+    VERSION_TABLES,
+    upgrade_in_two_processes,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 # The old chain, rebuilt from the owners' files: same DDL, the old ids and order.
@@ -189,19 +192,8 @@ def test_concurrent_conversions_in_processes_both_succeed(
     database_url: str, old_chain: Path
 ) -> None:
     migrate_the_old_way(database_url, old_chain, "0004")
-    code = "import sys; from tagstream.schema import upgrade_all; upgrade_all(sys.argv[1])"
-    processes = [
-        subprocess.Popen(
-            [sys.executable, "-c", code, database_url],
-            cwd=REPO_ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for _ in range(2)
-    ]
-    outputs = [process.communicate(timeout=60)[0] for process in processes]
+    runs = upgrade_in_two_processes(database_url)
 
-    assert [process.returncode for process in processes] == [0, 0], outputs
+    assert [code for code, _ in runs] == [0, 0], "\n".join(out for _, out in runs)
     assert _revisions(database_url) == HEADS
     assert LEGACY_VERSION_TABLE not in _tables(database_url)

@@ -172,7 +172,8 @@ def test_concurrent_upgrades_in_threads_both_succeed(database_url: str) -> None:
     assert _revisions(database_url) == HEADS
 
 
-def test_concurrent_upgrades_in_processes_both_succeed(database_url: str) -> None:
+def upgrade_in_two_processes(database_url: str) -> list[tuple[int, str]]:
+    """``tagstream db upgrade``'s work run by two processes at once: (exit code, output)."""
     code = "import sys; from tagstream.schema import upgrade_all; upgrade_all(sys.argv[1])"
     processes = [
         subprocess.Popen(
@@ -185,7 +186,12 @@ def test_concurrent_upgrades_in_processes_both_succeed(database_url: str) -> Non
         for _ in range(2)
     ]
     outputs = [process.communicate(timeout=60)[0] for process in processes]
+    return [(process.returncode, out) for process, out in zip(processes, outputs, strict=True)]
+
+
+def test_concurrent_upgrades_in_processes_both_succeed(database_url: str) -> None:
+    runs = upgrade_in_two_processes(database_url)
 
     # The whole output, not pytest's shortened repr: a failure must show its traceback.
-    assert [process.returncode for process in processes] == [0, 0], "\n".join(outputs)
+    assert [code for code, _ in runs] == [0, 0], "\n".join(out for _, out in runs)
     assert _revisions(database_url) == HEADS
