@@ -20,13 +20,12 @@ No training library here: the gate needs onnxruntime only (``shared.serving``).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from statistics import NormalDist
 from typing import Any, Literal
 
 from shared.ml.data import LabeledItem
+from shared.proportions import agresti_min_bounds
 from shared.serving.onnx_tagger import OnnxTagger
 
 Verdict = Literal["passed", "failed", "not_run"]
@@ -64,11 +63,7 @@ class PairedSlice:
 
     def bounds(self, confidence: float) -> tuple[float, float]:
         """Agresti-Min interval of candidate minus stable accuracy (each side one-sided)."""
-        z = NormalDist().inv_cdf(confidence)
-        b, c, n = self.candidate_only + 0.5, self.stable_only + 0.5, self.n + 2.0
-        diff = (b - c) / n
-        se = math.sqrt(max(b + c - (b - c) ** 2 / n, 0.0)) / n
-        return max(-1.0, diff - z * se), min(1.0, diff + z * se)
+        return agresti_min_bounds(self.candidate_only, self.stable_only, self.n, confidence)
 
     def figures(self, config: GateConfig, *, always_judged: bool = False) -> dict[str, Any]:
         n = self.n
