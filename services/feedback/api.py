@@ -15,7 +15,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.feedback.metrics import FeedbackMetrics
 from services.feedback.service import (
-    BrokerUnavailable,
     RateLimited,
     Report,
     ReportRejected,
@@ -23,6 +22,7 @@ from services.feedback.service import (
 )
 from shared.http import errors as shared_errors
 from shared.http.errors import ErrorBody, FieldError, Refusal
+from shared.kafka.producer import BrokerUnavailable
 from shared.proportions import one_sided_z, wilson_interval
 from shared.security import Unauthorized, bearer_client
 

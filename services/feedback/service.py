@@ -26,7 +26,6 @@ from datetime import UTC, datetime
 from typing import Literal, Protocol
 
 # Re-exported: a label the broker did not acknowledge is answered 503 by api.py.
-from shared.kafka.producer import BrokerUnavailable as BrokerUnavailable
 from shared.kafka.producer import Publisher
 from shared.messages import FeedbackLabel
 

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from services.ingest.auth import Unauthorized, require_scraper
+from services.ingest.auth import require_scraper
 from services.ingest.metrics import IngestMetrics
 from services.ingest.schemas import (
     BatchIn,
@@ -29,6 +29,7 @@ from services.ingest.service import (
 )
 from shared.http import errors as shared_errors
 from shared.http.errors import ErrorBody, FieldError, FieldErrorOut, Refusal
+from shared.security import Unauthorized
 
 MAX_IDEMPOTENCY_KEY_CHARS = 200
 

@@ -12,7 +12,6 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 
 from services.ingest import api
-from services.ingest.auth import ApiKeys
 from services.ingest.metrics import IngestMetrics
 from services.ingest.middleware import BodySizeLimitMiddleware, RequestMetricsMiddleware
 from services.ingest.repository import SqlDedupStore
@@ -26,6 +25,7 @@ from shared.http.readiness import Readiness
 from shared.kafka import BackgroundProducer
 from shared.observability.health import probes_router
 from shared.observability.logging import RequestIdMiddleware
+from shared.security import ApiKeys
 from shared.version import __version__
 
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from shared.security import ApiKeys, Unauthorized, bearer_client
-
-__all__ = ["ApiKeys", "Unauthorized", "require_scraper"]
+from shared.security import bearer_client
 
 require_scraper = bearer_client(
     scheme_name="ScraperKey",

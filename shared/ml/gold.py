@@ -53,9 +53,6 @@ class GoldSet:
         }
 
 
-EMPTY_GOLD = GoldSet(items=[], label_ids_hash=hashlib.sha256(b"[]").hexdigest(), n_labels=0)
-
-
 def is_golden(item_id: str, share: float) -> bool:
     """Whether a gold item belongs to the golden set: a hash of its id, not a draw.
 

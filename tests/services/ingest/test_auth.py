@@ -7,8 +7,8 @@ from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
 
 from services.ingest.app import create_app
-from services.ingest.auth import ApiKeys
 from services.ingest.settings import IngestSettings
+from shared.security import ApiKeys
 from shared.settings import Settings
 from tests.services.ingest.conftest import API_KEY, ingest_settings, metric, running
 
