@@ -19,11 +19,13 @@ difference (candidate minus stable) must not fall below ``-margin``, overall and
 slice (per data set, per tag) with at least ``min_slice_items`` items. Overall, a bound
 that clears passes on any number of items; one that does not, on fewer than
 ``min_slice_items`` items, is inconclusive rather than evidence of harm, so the verdict is
-``not_run`` (left for an operator) unless the candidate is proven worse (the upper bound
-below ``-margin``). The bound is the
-Agresti-Min interval for paired proportions (a Wald interval on the paired difference
-after adding half an item to each cell of the 2x2 table): it stays honest when the two
-models disagree on no item at all, where a plain Wald interval has zero width.
+``not_run`` with ``inconclusive: true`` unless the candidate is proven worse (the upper
+bound below ``-margin``): the rollout's online checks then decide.
+
+The bound is the Agresti-Min interval for paired proportions (a Wald interval on the
+paired difference after adding half an item to each cell of the 2x2 table): it stays
+honest when the two models disagree on no item at all, where a plain Wald interval has
+zero width.
 
 No training library here: the gate needs onnxruntime only (``shared.serving``).
 """
@@ -173,6 +175,7 @@ def run_gate(
     return {
         "verdict": verdict,
         "reason": reason,
+        "inconclusive": verdict == "not_run",
         "stable_version": stable_version,
         **_settings(config),
         "test_items": len(test),
@@ -208,6 +211,6 @@ def judge(
         reason = (
             f"inconclusive on only {overall.n} items neither version fitted on (at least "
             f"{config.min_slice_items} are needed to fail a candidate that is not shown "
-            f"worse than {stable_version}): left for an operator"
+            f"worse than {stable_version}): the online canary decides"
         )
     return verdict, reason, failed
