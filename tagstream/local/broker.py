@@ -13,6 +13,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
 
+from tagstream.local import lifeline
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -35,13 +37,21 @@ class EmbeddedBroker:
     """A broker process on 127.0.0.1:``port``; ``start()`` returns once it accepts clients."""
 
     def __init__(
-        self, port: int | None = None, log_file: Path | None = None, *, own_session: bool = False
+        self,
+        port: int | None = None,
+        log_file: Path | None = None,
+        *,
+        own_session: bool = False,
+        die_with_parent: bool = False,
     ) -> None:
         self.port = port or free_port()
         self.log_file = log_file
         # In its own session the terminal's Ctrl-C does not reach the broker, so a
         # supervisor can stop it last, after the services have drained.
         self.own_session = own_session
+        # SIGTERM from the kernel when the process that started it dies (by SIGKILL too);
+        # only for a starter that lives in its main thread, as ``tagstream up`` does.
+        self.die_with_parent = die_with_parent
         self.process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
 
@@ -61,6 +71,7 @@ class EmbeddedBroker:
             stdout=self._log or subprocess.DEVNULL,
             stderr=subprocess.STDOUT,
             start_new_session=self.own_session,
+            preexec_fn=lifeline.die_with_parent() if self.die_with_parent else None,
         )
         wait_for_port(self.port, timeout, self.process)
         return self
