@@ -407,6 +407,6 @@ def _reject(
     reason: str,
     item_id: str | None = None,
 ) -> None:
-    letter = dead_letter(record, stage=stage, error=reason, dlq_topic=routing.topic_dlq)
+    letter = dead_letter(record, stage=stage, error=reason, dlq_topic=routing.topic_dlq, kind=kind)
     result.outputs.append(letter)
     result.rejected.append(Rejected(stage, kind, reason, record.partition, record.offset, item_id))
