@@ -25,10 +25,10 @@ _SPACE = re.compile(r"\s+")
 # scikit-learn's default word pattern: runs of two or more word characters.
 _WORD = re.compile(r"\b\w\w+\b")
 
-TOKEN_SEPARATOR = " "
+TOKEN_SEPARATOR = " "  # a separator, not a password  # nosec B105
 """What ``prepare_text`` puts between tokens, and the only separator the model splits on."""
 
-TOKEN_PATTERN = r"[^ ]+"
+TOKEN_PATTERN = r"[^ ]+"  # a regular expression, not a password  # nosec B105
 """The vectorizer's token pattern: maximal runs of non-space characters.
 
 It yields the same tokens as ONNX ``StringSplit`` without a delimiter (which splits on

@@ -66,7 +66,7 @@ class EmbeddedBroker:
     def start(self, timeout: float = 20.0) -> Self:
         if self.log_file is not None:
             self._log = self.log_file.open("ab")
-        self.process = subprocess.Popen(
+        self.process = subprocess.Popen(  # our binary and flags, no shell  # nosec B603
             self.command(),
             stdout=self._log or subprocess.DEVNULL,
             stderr=subprocess.STDOUT,

@@ -65,7 +65,7 @@ class Lifeline:
     def start(self) -> Self:
         read, write = os.pipe()  # not inheritable: no child ever holds the write end
         try:
-            self.process = subprocess.Popen(
+            self.process = subprocess.Popen(  # this interpreter, no shell  # nosec B603
                 [sys.executable, "-m", "tagstream.local.lifeline", str(self.grace)],
                 stdin=read,
                 stdout=subprocess.DEVNULL,

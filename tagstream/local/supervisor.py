@@ -204,7 +204,7 @@ class Supervisor:
         logfile.flush()
         # Its own session: the terminal's Ctrl-C reaches only the supervisor, which then
         # stops the children in order; and killpg reaches whatever the child spawned.
-        process = subprocess.Popen(
+        process = subprocess.Popen(  # argv from `up`'s own specs, no shell  # nosec B603
             list(spec.argv),
             env={**os.environ, **spec.env},
             stdin=subprocess.DEVNULL,
