@@ -43,8 +43,11 @@ class EmbeddedBroker:
         *,
         own_session: bool = False,
         die_with_parent: bool = False,
+        advertised_port: int | None = None,
     ) -> None:
         self.port = port or free_port()
+        # Where clients are told to connect (tests put a fault proxy there).
+        self.advertised_port = advertised_port or self.port
         self.log_file = log_file
         # In its own session the terminal's Ctrl-C does not reach the broker, so a
         # supervisor can stop it last, after the services have drained.
@@ -61,7 +64,15 @@ class EmbeddedBroker:
 
     def command(self) -> list[str]:
         url = f"tcp://127.0.0.1:{self.port}"
-        return [broker_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url]
+        advertised = f"tcp://127.0.0.1:{self.advertised_port}"
+        return [
+            broker_binary(),
+            "broker",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            advertised,
+        ]
 
     def start(self, timeout: float = 20.0) -> Self:
         if self.log_file is not None:
