@@ -23,6 +23,8 @@ from tagstream.local.instance import AlreadyRunning, InstanceLock
 from tagstream.local.lifeline import Lifeline, watchdog
 from tests.fixtures.processes import alive, descendants, listening
 
+pytestmark = pytest.mark.chaos
+
 # A child that listens on a port and prints its pid; ``stubborn`` ignores SIGTERM.
 SERVER = """
 import os, signal, socket, sys, time

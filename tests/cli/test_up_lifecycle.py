@@ -25,7 +25,7 @@ from tagstream.local.broker import free_port
 from tests.fixtures.db import migrated
 from tests.fixtures.processes import alive, descendants, listening
 
-pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.chaos]
 
 
 @dataclass

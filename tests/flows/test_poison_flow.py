@@ -41,7 +41,7 @@ from tests.fixtures.data import synthetic_rows, write_rows
 from tests.fixtures.kafka import eventually, read_all, read_topic
 from tests.fixtures.services import ServiceProcess, port, running, service_env
 
-pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.chaos]
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -23,7 +23,7 @@ from shared.settings import Settings
 from tests.fixtures.kafka import read_topic
 from tests.services.ingest.conftest import ingest_settings, running
 
-pytestmark = pytest.mark.kafka
+pytestmark = [pytest.mark.kafka, pytest.mark.chaos]
 
 JSON = {"content-type": "application/json"}
 MB = 1_000_000
