@@ -4,7 +4,8 @@
   five services are gone and every port is free, so the next ``up`` starts.
 - A second ``up`` in the same folder while one runs says so in one line and exits 1.
 - The embedded broker keeps topics in memory; when it dies, ``up`` says so and stops
-  everything rather than serve on without the data.
+  everything rather than serve on without the data. Paused (SIGSTOP) it is not dead: the
+  services turn unready, and ready again on SIGCONT, without a restart.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tagstream.cli.up import SERVICES
@@ -145,3 +147,33 @@ def test_a_dead_embedded_broker_stops_everything_and_says_so(up: Up) -> None:
     assert "the embedded broker exited" in err
     assert "data is lost" in err
     all_gone(tree, up.ports, within=30)
+
+
+def readyz(port: int) -> int:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code
+    except httpx.HTTPError:
+        return 0
+
+
+def wait_statuses(ports: dict[str, int], status: int, within: float) -> None:
+    deadline = time.monotonic() + within
+    while (got := {name: readyz(p) for name, p in ports.items()}) != dict.fromkeys(ports, status):
+        assert time.monotonic() < deadline, f"readiness not all {status}: {got}"
+        time.sleep(0.5)
+
+
+def test_a_paused_broker_makes_the_services_unready_and_resume_brings_them_back(up: Up) -> None:
+    consumers = {name: up.ports[name] for name in ("ingest", "review", "feedback")}
+    wait_statuses(consumers, 200, within=120)
+    tree = descendants(up.process.pid)
+    (broker,) = (pid for pid, argv in tree.items() if "tansu" in argv and " broker " in argv)
+    os.kill(broker, signal.SIGSTOP)
+    try:
+        wait_statuses(consumers, 503, within=60)
+        assert up.process.poll() is None  # paused is not dead: up keeps everything running
+    finally:
+        os.kill(broker, signal.SIGCONT)
+    wait_statuses(consumers, 200, within=120)
+    assert up.process.poll() is None
+    assert all(alive(pid) for pid in tree)  # nothing was restarted: the same processes
