@@ -26,9 +26,8 @@ from shared.messages import ContentItem, ReviewRequest
 from shared.settings import Settings
 from tagstream.local.broker import EmbeddedBroker, free_port
 from tests.fixtures.faultproxy import FaultProxy
-from tests.fixtures.kafka import eventually, read_topic
+from tests.fixtures.kafka import committed_behind, eventually, read_topic
 from tests.fixtures.services import ServiceProcess, port, running, service_env
-from tests.flows.test_poison_flow import committed_behind
 from tests.services.ingest.conftest import running as running_app
 from tests.services.ingest.test_broker_outage import outage_settings, wait_ready
 

@@ -22,9 +22,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from shared.kafka import client_options, create_producer
+from shared.kafka import create_producer
 from shared.messages import (
     Classification,
     ContentItem,
@@ -38,7 +37,7 @@ from shared.messages.base import MAX_MESSAGE_BYTES, Message
 from shared.ml.training import train
 from shared.settings import Settings
 from tests.fixtures.data import synthetic_rows, write_rows
-from tests.fixtures.kafka import eventually, read_all, read_topic
+from tests.fixtures.kafka import committed_behind, eventually, read_all, read_topic
 from tests.fixtures.services import ServiceProcess, port, running, service_env
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.chaos]
@@ -195,34 +194,6 @@ async def produce_poison(settings: Settings) -> list[Sent]:
     finally:
         await producer.stop()
     return sent
-
-
-async def committed_behind(settings: Settings, groups: dict[str, tuple[str, ...]]) -> int:
-    """Records not yet committed, summed over every group and every partition it reads."""
-    behind = 0
-    reader = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False)
-    await reader.start()
-    try:
-        for group, topics in groups.items():
-            member = AIOKafkaConsumer(
-                **client_options(settings), group_id=group, enable_auto_commit=False
-            )
-            await member.start()  # never subscribes: it only reads the group's offsets
-            try:
-                for topic in topics:
-                    parts = reader.partitions_for_topic(topic) or set()
-                    if not parts:
-                        await reader._client.force_metadata_update()
-                        parts = reader.partitions_for_topic(topic) or set()
-                    tps = [TopicPartition(topic, p) for p in sorted(parts)]
-                    ends = await reader.end_offsets(tps)
-                    for tp in tps:
-                        behind += ends[tp] - ((await member.committed(tp)) or 0)
-            finally:
-                await member.stop()
-    finally:
-        await reader.stop()
-    return behind
 
 
 async def test_poison_on_every_consumed_topic_is_dead_lettered_once_and_skipped(
