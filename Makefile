@@ -20,7 +20,7 @@ ifeq ($(origin TAGSTREAM_DATA_LOCATION),undefined)
 endif
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint unit integration bench format data clean lock
+.PHONY: help run test test-chaos lint audit unit integration bench format data clean lock
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -56,10 +56,19 @@ run: $(STAMP) ## Run tagstream locally: a model if none is stable, then broker, 
 
 test: $(STAMP) lint unit integration ## Lint, then unit tests, then integration tests
 
-lint: $(STAMP) ## ruff and mypy
+lint: $(STAMP) audit ## ruff, mypy, bandit, then pip-audit (audit)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/bandit -q -c pyproject.toml -r shared services tagstream tools
+
+# Offline or behind a mirror without PyPI's JSON API, it warns that nothing was audited
+# instead of failing; TAGSTREAM_AUDIT_REQUIRED=1 makes that an error (tools/audit.py).
+audit: $(STAMP) ## Known vulnerabilities in the locked requirements (pip-audit)
+	$(BIN)/python tools/audit.py $(LOCK_DIR)/dev.txt
+
+test-chaos: $(STAMP) ## Faults, kills, poison records, hostile input (marker chaos; docs/reliability.md)
+	$(BIN)/pytest -m chaos -q
 
 unit: $(STAMP) ## Fast tests (no real dataset training)
 	$(BIN)/pytest -m "not slow" -q

@@ -277,7 +277,7 @@ def _predict(
     """Probabilities for ``texts``; if the batch fails, item by item, naming the failures."""
     try:
         return np.asarray(model.tagger.predict_proba(texts)), {}
-    except Exception:  # one bad text must not stop the others
+    except Exception:  # one bad text must not stop the others: one by one below  # nosec B110
         pass
     rows = np.zeros((len(texts), len(model.classes)))
     failed: dict[int, str] = {}
@@ -407,6 +407,6 @@ def _reject(
     reason: str,
     item_id: str | None = None,
 ) -> None:
-    letter = dead_letter(record, stage=stage, error=reason, dlq_topic=routing.topic_dlq)
+    letter = dead_letter(record, stage=stage, error=reason, dlq_topic=routing.topic_dlq, kind=kind)
     result.outputs.append(letter)
     result.rejected.append(Rejected(stage, kind, reason, record.partition, record.offset, item_id))

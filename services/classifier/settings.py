@@ -15,7 +15,8 @@ class ClassifierSettings(Settings):
     """What ``python -m services.classifier`` reads from ``TAGSTREAM_*`` at start-up."""
 
     classifier_host: str = Field(
-        "0.0.0.0", description="Interface the metrics and probe server listens on."
+        "0.0.0.0",  # probes and scrapes come from outside the container  # nosec B104
+        description="Interface the metrics and probe server listens on.",
     )
     classifier_port: int = Field(
         8002, ge=1, le=65535, description="Port of /metrics, /healthz and /readyz."

@@ -98,11 +98,22 @@ def create_app(
             state is not None and state.consumer is not None and not state.consumer.worker.stuck()
         )
 
+    async def broker_reachable() -> bool:
+        # Cut off from the broker, the consumer fetches nothing, so its lag (from the
+        # fetches' highwater) never grows and "making progress" alone stays true.
+        state = holder.get("state")
+        return (
+            state is not None
+            and state.consumer is not None
+            and await state.consumer.worker.broker_reachable()
+        )
+
     def checks() -> dict[str, Check]:
         now: dict[str, Check] = {"database": database, "broker": broker, "schema": schema}
         state = holder.get("state")
         if state is not None and state.consumer is not None and state.consumer.connected:
             now["making_progress"] = making_progress  # only while the consumer runs
+            now["broker_reachable"] = broker_reachable
         return now
 
     readiness = Readiness(checks, timeout_seconds=2.0)

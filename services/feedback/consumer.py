@@ -109,7 +109,13 @@ class FeedbackConsumer:
                 self.metrics.dead_letters.labels(topic=record.topic).inc()
                 log.warning("record_dead_lettered", topic=record.topic, reason=exc.reason)
                 outputs.append(
-                    dead_letter(record, stage=STAGE, error=exc.reason, dlq_topic=DLQ.name(s))
+                    dead_letter(
+                        record,
+                        stage=STAGE,
+                        error=exc.reason,
+                        dlq_topic=DLQ.name(s),
+                        kind=exc.kind,
+                    )
                 )
         requeued, reported = self._take_acked()
         effects = await asyncio.to_thread(

@@ -77,6 +77,12 @@ def create_app(
         consumer = consumer_box.get("consumer")
         return consumer is not None and not consumer.worker.stuck()
 
+    async def broker_reachable() -> bool:
+        # Cut off from the broker, the consumer fetches nothing, so its lag (from the
+        # fetches' highwater) never grows and "making progress" alone stays true.
+        consumer = consumer_box.get("consumer")
+        return consumer is not None and await consumer.worker.broker_reachable()
+
     def checks() -> dict[str, Check]:
         now: dict[str, Check] = {"database": database_reachable, "schema": schema}
         if run_kafka:
@@ -84,6 +90,7 @@ def create_app(
             consumer = consumer_box.get("consumer")
             if consumer is not None and consumer.running:
                 now["making_progress"] = making_progress  # only while the consumer runs
+                now["broker_reachable"] = broker_reachable
         return now
 
     readiness = Readiness(checks, timeout_seconds=1.0)

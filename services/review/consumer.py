@@ -52,7 +52,13 @@ def store_batch(
             request = ReviewRequest.decode(record.value)
         except MessageError as exc:
             letters.append(
-                dead_letter(record, stage="review.consume", error=exc.reason, dlq_topic=dlq_topic)
+                dead_letter(
+                    record,
+                    stage="review.consume",
+                    error=exc.reason,
+                    dlq_topic=dlq_topic,
+                    kind=exc.kind,
+                )
             )
             continue
         if store_request(session, request, now):

@@ -15,9 +15,18 @@ MAX_KEPT_VALUE_BYTES = 512 * 1024
 
 
 def dead_letter(
-    record: ConsumerRecord[bytes, bytes], *, stage: str, error: str, dlq_topic: str
+    record: ConsumerRecord[bytes, bytes],
+    *,
+    stage: str,
+    error: str,
+    dlq_topic: str,
+    kind: str | None = None,
 ) -> Output:
-    """The DLQ entry for ``record``: original bytes (truncated if huge), where and why."""
+    """The DLQ entry for ``record``: original bytes (truncated if huge), where and why.
+
+    ``kind`` is the bounded label of what is wrong (a ``MessageErrorKind`` value for a
+    record that does not decode), for counting and filtering without parsing ``error``.
+    """
     value = record.value or b""
     if len(value) > MAX_KEPT_VALUE_BYTES:
         error = (
@@ -27,6 +36,7 @@ def dead_letter(
     letter = DeadLetter(
         stage=stage,
         error=error,
+        error_kind=kind,
         topic=record.topic,
         partition=record.partition,
         offset=record.offset,

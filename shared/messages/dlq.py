@@ -16,6 +16,13 @@ class DeadLetter(Message):
     schema_version: Literal[1] = 1
     stage: str = Field(description="Where it failed, e.g. 'classifier.decode'.")
     error: str = Field(description="Why, naming the field where there is one.")
+    error_kind: str | None = Field(
+        None,
+        description=(
+            "What is wrong, as a bounded label: empty, oversized, invalid_json, "
+            "not_an_object, unsupported_version, invalid_field, or inference_error."
+        ),
+    )
     topic: str = Field(description="Topic the record came from (and is replayed to).")
     partition: int
     offset: int

@@ -30,7 +30,7 @@ def render_model_card(
     parent_version: str | None,
     gate: Mapping[str, Any],
 ) -> str:
-    env = Environment(
+    env = Environment(  # renders markdown (autoescape below), never served as HTML  # nosec B701
         loader=PackageLoader("shared.ml", "templates"),
         undefined=StrictUndefined,
         autoescape=False,  # markdown, not HTML

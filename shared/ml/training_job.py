@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import pickle
+import pickle  # only between this process and the child it started  # nosec B403
 import sys
 import tempfile
 from collections.abc import Callable
@@ -93,7 +93,8 @@ def main(result_path: str) -> int:
     from shared.ml.training import train  # the training stack: here, in the child only
     from shared.observability.logging import configure_logging
 
-    request: TrainingRequest = pickle.load(sys.stdin.buffer)
+    # The parent wrote it to this child's stdin (run_training above); nothing else can.
+    request: TrainingRequest = pickle.load(sys.stdin.buffer)  # nosec B301
     configure_logging("training", request.settings.log_level)
     try:
         trained = train(request.settings, data_location=request.data_location, gold=request.gold)

@@ -16,14 +16,19 @@ import re
 import unicodedata
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# Invisible format characters that change how text is shown, not what it says: bidi
+# embeddings, overrides, isolates and marks (a title could display reversed, "Trojan
+# Source" style), the zero-width space, word joiner and byte-order mark. Removed, not
+# made spaces: they sit inside words. Joiners (U+200C, U+200D) stay: scripts need them.
+_INVISIBLE = re.compile("[\u061c\u200b\u200e\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff]")
 _SPACE = re.compile(r"\s+")
 # scikit-learn's default word pattern: runs of two or more word characters.
 _WORD = re.compile(r"\b\w\w+\b")
 
-TOKEN_SEPARATOR = " "
+TOKEN_SEPARATOR = " "  # a separator, not a password  # nosec B105
 """What ``prepare_text`` puts between tokens, and the only separator the model splits on."""
 
-TOKEN_PATTERN = r"[^ ]+"
+TOKEN_PATTERN = r"[^ ]+"  # a regular expression, not a password  # nosec B105
 """The vectorizer's token pattern: maximal runs of non-space characters.
 
 It yields the same tokens as ONNX ``StringSplit`` without a delimiter (which splits on
@@ -32,8 +37,9 @@ runs of spaces and nothing else) for any string, prepared or not.
 
 
 def normalise(value: str) -> str:
-    """NFKC-normalise, drop control characters and collapse white space."""
+    """NFKC-normalise, drop control and bidi characters and collapse white space."""
     value = unicodedata.normalize("NFKC", value)
+    value = _INVISIBLE.sub("", value)
     value = _CONTROL.sub(" ", value)
     return _SPACE.sub(" ", value).strip()
 

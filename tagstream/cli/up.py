@@ -3,6 +3,8 @@
 The broker is started first and stopped last; services are child processes restarted
 with exponential backoff when they exit (see ``tagstream.local.supervisor``). Ctrl-C or SIGTERM
 stops the services (SIGTERM, then SIGKILL after ``--stop-timeout``), then the broker.
+Everything it started dies with it when ``up`` is killed (``tagstream.local.lifeline``),
+and one folder runs one ``up`` (``tagstream.local.instance``).
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ from shared.settings import Settings
 from tagstream.cli.common import err, load_settings, out
 from tagstream.local import prometheus as embedded_prometheus
 from tagstream.local.broker import EmbeddedBroker
+from tagstream.local.instance import AlreadyRunning, InstanceLock
+from tagstream.local.lifeline import Lifeline
 from tagstream.local.supervisor import RestartPolicy, ServiceSpec, Supervisor
 
 log = structlog.get_logger(__name__)
@@ -266,6 +270,15 @@ def up(
     log_dir.mkdir(parents=True, exist_ok=True)
     key_file = log_dir.parent / "dev-api-key"
     admin_key_file = log_dir.parent / "dev-admin-key"
+    instance = InstanceLock(log_dir.parent / "up.lock")
+    try:
+        instance.acquire()
+    except AlreadyRunning as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    # Started first and closed last: whatever starts in between dies with `up`, even when
+    # `up` is SIGKILLed (see tagstream.local.lifeline).
+    lifeline = Lifeline(grace=stop_timeout).start()
     broker: EmbeddedBroker | None = None
     supervisor: Supervisor | None = None
     written: list[Path] = []
@@ -280,13 +293,18 @@ def up(
                     f"something already listens on 127.0.0.1:{port} (another `tagstream up`?); "
                     "stop it, or pass --external-broker to use it"
                 )
-            broker = EmbeddedBroker(port, log_file=log_dir / "broker.log", own_session=True)
+            broker = EmbeddedBroker(
+                port, log_file=log_dir / "broker.log", own_session=True, die_with_parent=True
+            )
             try:
                 broker.start()
             except (OSError, RuntimeError, TimeoutError) as exc:
                 raise UpError(
                     f"the embedded broker did not start: {exc} (see {broker.log_file})"
                 ) from exc
+            finally:
+                if broker.process is not None:
+                    lifeline.watch(broker.process.pid)
             log.info(
                 "broker_started",
                 bootstrap_servers=broker.bootstrap_servers,
@@ -313,6 +331,7 @@ def up(
             policy=RestartPolicy(),
             stop_timeout=stop_timeout,
             echo=echo_line if logs else None,
+            lifeline=lifeline,
         )
         sup.on_restart = lambda _child: out.print(status_table(sup))
         supervisor = shutdown.supervisor = sup.start()
@@ -340,6 +359,8 @@ def up(
             err.print("broker stopped")
         for path in written:
             path.unlink(missing_ok=True)
+        lifeline.close()
+        instance.release()
     if code:
         raise typer.Exit(code)
 

@@ -13,6 +13,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
 
+from tagstream.local import lifeline
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -35,13 +37,24 @@ class EmbeddedBroker:
     """A broker process on 127.0.0.1:``port``; ``start()`` returns once it accepts clients."""
 
     def __init__(
-        self, port: int | None = None, log_file: Path | None = None, *, own_session: bool = False
+        self,
+        port: int | None = None,
+        log_file: Path | None = None,
+        *,
+        own_session: bool = False,
+        die_with_parent: bool = False,
+        advertised_port: int | None = None,
     ) -> None:
         self.port = port or free_port()
+        # Where clients are told to connect (tests put a fault proxy there).
+        self.advertised_port = advertised_port or self.port
         self.log_file = log_file
         # In its own session the terminal's Ctrl-C does not reach the broker, so a
         # supervisor can stop it last, after the services have drained.
         self.own_session = own_session
+        # SIGTERM from the kernel when the process that started it dies (by SIGKILL too);
+        # only for a starter that lives in its main thread, as ``tagstream up`` does.
+        self.die_with_parent = die_with_parent
         self.process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
 
@@ -51,16 +64,25 @@ class EmbeddedBroker:
 
     def command(self) -> list[str]:
         url = f"tcp://127.0.0.1:{self.port}"
-        return [broker_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url]
+        advertised = f"tcp://127.0.0.1:{self.advertised_port}"
+        return [
+            broker_binary(),
+            "broker",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            advertised,
+        ]
 
     def start(self, timeout: float = 20.0) -> Self:
         if self.log_file is not None:
             self._log = self.log_file.open("ab")
-        self.process = subprocess.Popen(
+        self.process = subprocess.Popen(  # our binary and flags, no shell  # nosec B603
             self.command(),
             stdout=self._log or subprocess.DEVNULL,
             stderr=subprocess.STDOUT,
             start_new_session=self.own_session,
+            preexec_fn=lifeline.die_with_parent() if self.die_with_parent else None,
         )
         wait_for_port(self.port, timeout, self.process)
         return self

@@ -3,8 +3,11 @@
 A :class:`Supervisor` starts one process per :class:`ServiceSpec`, restarts any child that
 exits without being asked to (whatever its exit code) after an exponential backoff, counts
 the restarts, and on :meth:`Supervisor.stop` sends SIGTERM to every child, waits, and
-SIGKILLs what is still running. Each child's stdout and stderr go to
-``<log_dir>/<name>.log``; an optional ``echo`` callback gets a copy of every line.
+SIGKILLs what is still running. Children die with the supervisor too when it is killed
+(see ``tagstream.local.lifeline``): each asks for a parent-death signal, and an optional
+:class:`~tagstream.local.lifeline.Lifeline` stops each child's whole process group. Each
+child's stdout and stderr go to ``<log_dir>/<name>.log``; an optional ``echo`` callback
+gets a copy of every line.
 
 The loop is driven by the caller (:meth:`Supervisor.check`, or :meth:`Supervisor.run`
 until an event is set), so it owns no signal handlers and is easy to test.
@@ -26,6 +29,8 @@ from types import TracebackType
 from typing import IO, Literal, Self
 
 import structlog
+
+from tagstream.local.lifeline import Lifeline, die_with_parent
 
 log = structlog.get_logger(__name__)
 
@@ -90,6 +95,7 @@ class Supervisor:
         stop_timeout: float = 10.0,
         echo: Echo | None = None,
         on_restart: Callable[[Child], None] | None = None,
+        lifeline: Lifeline | None = None,
     ) -> None:
         names = [s.name for s in specs]
         if len(set(names)) != len(names):
@@ -100,6 +106,7 @@ class Supervisor:
         self.stop_timeout = stop_timeout
         self.echo = echo
         self.on_restart = on_restart
+        self.lifeline = lifeline
         self._stopping = False
         self._force = threading.Event()
 
@@ -165,6 +172,7 @@ class Supervisor:
                 log.warning("service_killed", service=child.spec.name, pid=child.pid)
                 self._signal(child, signal.SIGKILL)
             child.last_exit_code = child.process.wait()
+            self._forget(child)
         for child in self.children:
             child.state = "stopped"
             child.restart_at = None
@@ -196,14 +204,17 @@ class Supervisor:
         logfile.flush()
         # Its own session: the terminal's Ctrl-C reaches only the supervisor, which then
         # stops the children in order; and killpg reaches whatever the child spawned.
-        process = subprocess.Popen(
+        process = subprocess.Popen(  # argv from `up`'s own specs, no shell  # nosec B603
             list(spec.argv),
             env={**os.environ, **spec.env},
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=die_with_parent(),  # only prctl runs in the child, libc found before
         )
+        if self.lifeline is not None:
+            self.lifeline.watch(process.pid)
         child.process = process
         child.state = "running"
         child.started_at = time.monotonic()
@@ -224,6 +235,9 @@ class Supervisor:
         child.consecutive_failures += 1
         delay = self.policy.delay(child.consecutive_failures)
         child.last_exit_code = code
+        # What it started would outlive it and hold its port against the restart.
+        self._signal(child, signal.SIGKILL)
+        self._forget(child)
         child.state = "backoff"
         child.restart_at = now + delay
         log.warning(
@@ -235,6 +249,12 @@ class Supervisor:
             restart_count=child.restarts,
             restart_in_s=delay,
         )
+
+    def _forget(self, child: Child) -> None:
+        # Its group may still hold a grandchild, which the stop already signalled; a
+        # forgotten pgid is never signalled again, so a reused one is never hit.
+        if self.lifeline is not None and child.process is not None:
+            self.lifeline.forget(child.process.pid)
 
     @staticmethod
     def _signal(child: Child, sig: signal.Signals) -> None:

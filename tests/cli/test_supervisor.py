@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tagstream.local.supervisor import Child, RestartPolicy, ServiceSpec, Supervisor
+from tests.fixtures.processes import alive
 
 
 def program(code: str, name: str = "svc") -> ServiceSpec:
@@ -22,15 +23,6 @@ def wait_until(condition: Callable[[], bool], supervisor: Supervisor, within: fl
         assert time.monotonic() < deadline, "condition not met in time"
         supervisor.check()
         time.sleep(0.01)
-
-
-def alive(pid: int) -> bool:
-    """Running (a zombie waiting for its parent counts as gone)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def test_backoff_doubles_up_to_the_cap() -> None:

@@ -203,6 +203,7 @@ def test_poison_records_become_dead_letters_and_the_batch_goes_on(
     (raw,) = on(result.outputs, "dlq")
     letter = DeadLetter.decode(raw)
     assert letter.stage == STAGE_DECODE
+    assert letter.error_kind == kind
     assert (letter.topic, letter.partition, letter.offset) == ("content.raw", 0, 1)
     assert letter.original_key == b"k"
     assert letter.error.startswith(REASON_STARTS[kind])
@@ -253,6 +254,7 @@ def test_an_item_the_model_cannot_score_is_dead_lettered_alone(model: LoadedMode
     assert len(on(result.outputs, "classified")) == 1
     (letter,) = map(DeadLetter.decode, on(result.outputs, "dlq"))
     assert letter.stage == "classifier.inference"
+    assert letter.error_kind == "inference_error"
     assert "cannot score this" in letter.error
     assert letter.error.startswith("inference failed: RuntimeError: ")
     assert result.rejected[0].item_id == "cursed-1"

@@ -72,7 +72,13 @@ async def test_labels_predictions_and_items_reach_the_store(
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://feedback") as http:
             ready = (await http.get("/readyz")).json()["checks"]
-    assert ready == {"database": True, "broker": True, "schema": True, "making_progress": True}
+    assert ready == {
+        "database": True,
+        "broker": True,
+        "schema": True,
+        "making_progress": True,
+        "broker_reachable": True,
+    }
     assert request.item_id == "x"
     assert (row.model_version, row.samples, row.correct) == ("v1", 1, 1)
     assert (canary.model_version, canary.role, canary.samples) == ("v2", "canary", 1)

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
+from services.ingest import validation
 from services.ingest.schemas import ItemIn
 from services.ingest.validation import (
     ItemLimits,
@@ -145,3 +146,26 @@ def test_a_batch_element_that_is_not_an_object_is_named_item() -> None:
     with pytest.raises(ItemRejected) as caught:
         parse_item("just a string", LIMITS)
     assert caught.value.errors[0].field == "item"
+
+
+def test_bidi_controls_and_zero_width_characters_are_removed_joiners_kept() -> None:
+    item = clean_item(
+        ItemIn(title="evil\u202egnp.exe \u2066x\u2069\u200b", description="a\u200db\ufeffc"),
+        LIMITS,
+    )
+    assert item.title == "evilgnp.exe x"
+    assert item.description == "a\u200dbc"  # a zero-width joiner shapes some scripts
+
+
+def test_a_field_far_over_its_limit_is_refused_before_it_is_normalised(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    normalised: list[int] = []
+    real = validation.normalise
+    monkeypatch.setattr(validation, "normalise", lambda v: normalised.append(len(v)) or real(v))
+    at_cap = "a" + " " * (validation.RAW_CHARS_FACTOR * 20 - 2) + "b"  # 80 as sent, "a b"
+    assert clean_item(ItemIn(title=at_cap), LIMITS).title == "a b"
+    errors = rejection(title="t", description="\ufdfa" * (validation.RAW_CHARS_FACTOR * 50 + 1))
+    assert [(e.field, e.category) for e in errors] == [("description", "description_too_long")]
+    assert "201 as sent" in errors[0].reason
+    assert normalised == [80, 1]  # the title above, then this title: never the description

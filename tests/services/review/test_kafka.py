@@ -72,6 +72,7 @@ async def test_requests_are_queued_once_and_labels_are_relayed(topics: Settings)
             "schema": True,
             "consumer_running": True,
             "making_progress": True,
+            "broker_reachable": True,
         }
 
         def claim_and_label() -> str:
