@@ -259,7 +259,8 @@ async def login(request: Request, context: Context) -> Response:
             error="Unknown account or wrong password."
             if wait is None
             else f"Too many failed logins; try again in {wait} s.",
-            name=name,
+            # not echoed: a password typed into the name field would come back in the page
+            name="",
             next=_safe_next(form.get("next")),
             csrf_token=web.csrf_token,
         )
