@@ -8,6 +8,8 @@ on every request, so a deleted account or a changed role takes effect at once.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -173,15 +175,30 @@ def _safe_next(value: str | None) -> str:
 async def _account(context: WebContext, web: WebSession | None) -> Account | None:
     if web is None or web.account is None:
         return None
-    name = web.account
-    return await _in_unit_of_work(context, lambda s: _lookup_account(s, name))
+    name, credential = web.account, web.credential
+    return await _in_unit_of_work(context, lambda s: _lookup_account(s, name, credential))
 
 
-def _lookup_account(session: Session, name: str) -> Account | None:
-    # Looked up on every request so that a removed or disabled account or a changed role
-    # counts at once.
+def _credential(row: ReviewAccountRow) -> str:
+    """What a session remembers of the password: a digest of its hash (never the hash)."""
+    return hashlib.sha256((row.password_hash or "").encode()).hexdigest()[:32]
+
+
+def _login(session: Session, name: str, password: str) -> tuple[Account, str] | None:
+    account = auth.authenticate_password(session, name, password)
+    if account is None:
+        return None
+    # after authenticate_password, which may have replaced a legacy hash
+    return account, _credential(session.get_one(ReviewAccountRow, name))
+
+
+def _lookup_account(session: Session, name: str, credential: str | None) -> Account | None:
+    # Looked up on every request so that a removed or disabled account, a reset password
+    # or a changed role counts at once.
     row = session.get(ReviewAccountRow, name)
     if row is None or row.disabled_at is not None:
+        return None
+    if credential is None or not hmac.compare_digest(credential, _credential(row)):
         return None
     return Account(name=row.name, role="admin" if row.role == "admin" else "reviewer")
 
@@ -240,16 +257,14 @@ async def login(request: Request, context: Context) -> Response:
     address = request.client.host if request.client else "unknown"
     now = _now()
     wait = context.throttle.retry_after(name, address, now)
-    account = None
+    found: tuple[Account, str] | None = None
     if wait is None and name and password:
-        account = await _in_unit_of_work(
-            context, lambda s: auth.authenticate_password(s, name, password)
-        )
-        if account is None:
+        found = await _in_unit_of_work(context, lambda s: _login(s, name, password))
+        if found is None:
             context.throttle.failed(name, address, now)
         else:
             context.throttle.succeeded(name)
-    if account is None:
+    if found is None:
         response = _render(
             "login.html.j2",
             status_code=401 if wait is None else 429,
@@ -268,8 +283,9 @@ async def login(request: Request, context: Context) -> Response:
             response.headers["Retry-After"] = str(wait)
         context.cookie.save(response, web)
         return response
+    account, credential = found
     redirect = _redirect(_safe_next(form.get("next")))
-    context.cookie.save(redirect, web.logged_in(account.name))
+    context.cookie.save(redirect, web.logged_in(account.name, credential))
     return redirect
 
 

@@ -112,3 +112,31 @@ async def test_logins_are_throttled_per_address(web: Web) -> None:
     for i in range(20):  # review_login_max_failures_per_address defaults to 20
         assert (await web.login(f"nobody{i}", "wrong password")).status_code == 401
     assert (await web.login("root")).status_code == 429
+
+
+async def test_a_password_reset_ends_the_accounts_web_sessions(web: Web) -> None:
+    await web.login("ann")
+    assert (await web.http.get("/review")).status_code == 200
+    admin = httpx.AsyncClient(transport=web.http._transport, base_url="https://review")
+    async with admin:
+        other = Web(web.app, admin)
+        await other.login("root")
+        await _post(other, "/admin/accounts/ann/password", password="a brand new password")
+        assert (await admin.get("/admin")).status_code == 200  # root's own session stays
+    assert (await web.http.get("/review")).status_code == 303
+    assert (await web.login("ann", "a brand new password")).status_code == 303
+    assert (await web.http.get("/review")).status_code == 200
+
+
+async def test_a_legacy_hash_upgraded_at_login_keeps_that_login(web: Web) -> None:
+    from services.review.tables import ReviewAccountRow
+    from tests.services.review.test_accounts import _legacy_scrypt
+
+    with web.app.state.review_db.sessions.begin() as session:
+        session.get_one(ReviewAccountRow, "ann").password_hash = _legacy_scrypt(PASSWORD)
+    assert (await web.login("ann")).status_code == 303
+    assert (await web.http.get("/review")).status_code == 200
+    with web.app.state.review_db.sessions.begin() as session:
+        stored = session.get_one(ReviewAccountRow, "ann").password_hash
+    assert stored is not None
+    assert stored.startswith("$argon2id$")
