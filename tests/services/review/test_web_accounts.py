@@ -140,3 +140,26 @@ async def test_a_legacy_hash_upgraded_at_login_keeps_that_login(web: Web) -> Non
         stored = session.get_one(ReviewAccountRow, "ann").password_hash
     assert stored is not None
     assert stored.startswith("$argon2id$")
+
+
+async def test_the_label_form_ignores_smuggled_fields(web: Web) -> None:
+    from services.review.tables import ReviewLabelRow
+
+    await web.login("ann")
+    page = await web.http.get("/review")
+    item_id = re.search(r'name="item_id" value="([^"]+)"', page.text)
+    assert item_id is not None
+    form = {
+        "csrf_token": csrf(page),
+        "item_id": item_id.group(1),
+        "tag": "mlops",
+        "reviewer": "root",
+        "reviewer_id": "root",
+        "model_version": "forged",
+        "role": "admin",
+    }
+    assert (await web.http.post("/review/label", data=form)).status_code == 303
+    with web.app.state.review_db.sessions.begin() as session:
+        (label,) = session.query(ReviewLabelRow).all()
+        assert (label.reviewer, label.model_version, label.tag) == ("ann", "v1", "mlops")
+    assert _states(web)["ann"] == (False, False)
