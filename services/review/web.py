@@ -264,6 +264,9 @@ async def login(request: Request, context: Context) -> Response:
             context.throttle.failed(name, address, now)
         else:
             context.throttle.succeeded(name)
+    if wait is not None or (name and password):
+        result = "throttled" if wait is not None else "failed" if found is None else "ok"
+        request.app.state.metrics.logins.labels(result=result).inc()
     if found is None:
         response = _render(
             "login.html.j2",

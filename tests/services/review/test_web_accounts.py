@@ -106,6 +106,12 @@ async def test_logins_are_throttled_per_account(web: Web) -> None:
     assert "Too many failed logins" in refused.text
     assert (await web.http.get("/review")).status_code == 303
     assert (await web.login("root")).status_code == 303  # another account still may
+    registry = web.app.state.metrics.registry
+    counts = {
+        result: registry.get_sample_value("tagstream_review_logins_total", {"result": result})
+        for result in ("ok", "failed", "throttled")
+    }
+    assert counts == {"ok": 1.0, "failed": 5.0, "throttled": 1.0}
 
 
 async def test_logins_are_throttled_per_address(web: Web) -> None:
