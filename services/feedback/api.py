@@ -12,6 +12,7 @@ import structlog
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.exc import OperationalError
 
 from services.feedback.metrics import FeedbackMetrics
 from services.feedback.service import (
@@ -21,7 +22,12 @@ from services.feedback.service import (
     ReportService,
 )
 from shared.http import errors as shared_errors
-from shared.http.errors import ErrorBody, FieldError, Refusal
+from shared.http.errors import (
+    FieldError,
+    Refusal,
+    error_responses,
+    unavailable_without_detail,
+)
 from shared.kafka.producer import BrokerUnavailable
 from shared.proportions import one_sided_z, wilson_interval
 from shared.security import Unauthorized, bearer_client
@@ -71,12 +77,15 @@ def get_reports(request: Request) -> ReportService:
     return service
 
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorBody, "description": "Missing or invalid API key."},
-    422: {"model": ErrorBody, "description": "Invalid input: each field and reason."},
-    429: {"model": ErrorBody, "description": "Too many reports; see Retry-After."},
-    503: {"model": ErrorBody, "description": "Broker unavailable; retry."},
-}
+_ERRORS = error_responses(
+    401,
+    422,
+    429,
+    503,
+    s401="Missing or invalid API key.",
+    s429="Too many reports from this end user or client; see Retry-After.",
+    s503="Broker unavailable; retry after Retry-After seconds.",
+)
 
 router = APIRouter(prefix="/v1", tags=["feedback"])
 
@@ -105,7 +114,11 @@ async def post_report(
     return ReportAccepted(label_id=label.label_id, item_id=label.item_id)
 
 
-@router.get("/accuracy", summary="Online accuracy per model version and role")
+@router.get(
+    "/accuracy",
+    summary="Online accuracy per model version and role",
+    responses=error_responses(503, s503="Database unavailable; retry."),
+)
 async def get_accuracy(request: Request) -> dict[str, Any]:
     state = request.app.state.feedback
     monitor = state.monitor
@@ -175,7 +188,11 @@ def install_error_handlers(app: FastAPI, *, retry_after_seconds: int) -> None:
     """The shared envelope; feedback adds its refusals and counts every report refused."""
     shared_errors.install_error_handlers(
         app,
-        refusals={ReportRejected: _rejected, RateLimited: _limited},
+        refusals={
+            ReportRejected: _rejected,
+            RateLimited: _limited,
+            OperationalError: unavailable_without_detail("database", retry_after_seconds),
+        },
         unavailable={BrokerUnavailable: "broker"},
         retry_after_seconds=retry_after_seconds,
         observe=_count_report,

@@ -6,7 +6,7 @@ Errors are answered in the one envelope of ``shared.http.errors``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
@@ -28,7 +28,7 @@ from services.ingest.service import (
     StoreUnavailable,
 )
 from shared.http import errors as shared_errors
-from shared.http.errors import ErrorBody, FieldError, FieldErrorOut, Refusal
+from shared.http.errors import FieldError, FieldErrorOut, Refusal, error_responses
 from shared.security import Unauthorized
 
 MAX_IDEMPOTENCY_KEY_CHARS = 200
@@ -50,12 +50,14 @@ IdempotencyKeyHeader = Annotated[
     ),
 ]
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorBody, "description": "Missing or invalid API key."},
-    413: {"model": ErrorBody, "description": "Body or batch too large."},
-    422: {"model": ErrorBody, "description": "Invalid input: each field and reason."},
-    503: {"model": ErrorBody, "description": "Broker or database unavailable; retry."},
-}
+_ERRORS = error_responses(
+    401,
+    413,
+    422,
+    503,
+    s401="Missing or invalid API key.",
+    s503="Broker or database unavailable; retry after Retry-After seconds.",
+)
 
 router = APIRouter(prefix="/v1", tags=["items"])
 

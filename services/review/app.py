@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from services.review import api, web
+from services.review import api, web, web_admin
 from services.review.consumer import ReviewConsumer
 from services.review.database import ReviewDatabase
 from services.review.metrics import ReviewMetrics
@@ -140,6 +140,7 @@ def create_app(
     app.add_middleware(RequestIdMiddleware)
     app.include_router(api.router)
     app.include_router(web.router)
+    app.include_router(web_admin.router)
     app.include_router(probes_router(readiness, metrics.registry))
     api.install_error_handlers(app)
     return app

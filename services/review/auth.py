@@ -1,17 +1,15 @@
-"""Reviewer and admin accounts: API tokens kept as sha256 digests, passwords as scrypt hashes.
+"""Who is calling: API tokens (JSON API) and passwords (web login) checked against the
+accounts (accounts.py).
 
 ``CurrentReviewer`` (any account) and ``AdminOnly`` are the FastAPI dependencies of the
 JSON API: ``Authorization: Bearer <token>``; 401 (``shared.security.Unauthorized``, the
-one every service answers alike) without a valid token, 403 for a reviewer on an admin
-endpoint.
+one every service answers alike) for a missing, wrong, expired or revoked token or a
+disabled account, 403 for a reviewer on an admin endpoint.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import secrets
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -19,98 +17,83 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from services.review.accounts import (
+    AccountExists,
+    create_account,
+    list_accounts,
+    role_of,
+    token_digest,
+)
 from services.review.database import run_db
-from services.review.schemas import Account, Role
+from services.review.passwords import burn_time, hash_password, needs_rehash, verify_password
+from services.review.schemas import Account
 from services.review.tables import ReviewAccountRow
 from shared.security import Unauthorized
 
-_SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
-TOKEN_BYTES = 32
+__all__ = [
+    "AccountExists",
+    "AdminOnly",
+    "CurrentReviewer",
+    "Forbidden",
+    "authenticate_password",
+    "authenticate_token",
+    "check_token",
+    "create_account",
+    "list_accounts",
+]
 
 
 class Forbidden(Exception):
     """Authenticated, but the role does not allow this (HTTP 403)."""
 
 
-class AccountExists(ValueError):
-    """An account of that name exists already."""
+def check_token(
+    session: Session, token: str, now: datetime, max_age: timedelta | None = None
+) -> Account | str:
+    """The account whose API token is ``token``, else why it is refused.
 
-
-def token_digest(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8", "surrogateescape")).hexdigest()
-
-
-def hash_password(password: str) -> str:
-    salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(
-        password.encode(), salt=salt, n=_SCRYPT_N, r=_SCRYPT_R, p=_SCRYPT_P, dklen=32
-    )
-    return f"scrypt${_SCRYPT_N}${_SCRYPT_R}${_SCRYPT_P}${salt.hex()}${digest.hex()}"
-
-
-def verify_password(password: str, stored: str) -> bool:
-    try:
-        scheme, n, r, p, salt, expected = stored.split("$")
-    except ValueError:
-        return False
-    if scheme != "scrypt":
-        return False
-    digest = hashlib.scrypt(
-        password.encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r), p=int(p), dklen=32
-    )
-    return hmac.compare_digest(digest.hex(), expected)
-
-
-def create_account(
-    session: Session, name: str, role: Role, now: datetime, password: str | None = None
-) -> tuple[Account, str]:
-    """Create an account; returns it with its API token (shown once, stored only hashed)."""
-    if session.get(ReviewAccountRow, name) is not None:
-        raise AccountExists(f"account {name!r} exists already")
-    token = secrets.token_urlsafe(TOKEN_BYTES)
-    session.add(
-        ReviewAccountRow(
-            name=name,
-            role=role,
-            token_hash=token_digest(token),
-            password_hash=hash_password(password) if password else None,
-            created_at=now,
-        )
-    )
-    session.flush()
-    return Account(name=name, role=role), token
-
-
-def list_accounts(session: Session) -> list[tuple[Account, datetime]]:
-    rows = session.scalars(select(ReviewAccountRow).order_by(ReviewAccountRow.name))
-    return [(Account(name=r.name, role=_role(r.role)), r.created_at) for r in rows]
-
-
-def authenticate_token(session: Session, token: str) -> Account | None:
-    """The account whose API token is ``token``, else None (lookup by digest, no timing leak)."""
+    Found by digest (no comparison of secrets that timing could reveal). Refused: unknown
+    token, revoked token, token older than ``max_age``, disabled account.
+    """
     row = session.scalars(
         select(ReviewAccountRow).where(ReviewAccountRow.token_hash == token_digest(token))
     ).first()
-    return None if row is None else Account(name=row.name, role=_role(row.role))
+    if row is None:
+        return "invalid token"
+    if row.disabled_at is not None:
+        return "account disabled"
+    if row.token_revoked_at is not None:
+        return "token revoked"
+    issued = row.token_issued_at or row.created_at
+    if max_age is not None and now >= issued + max_age:
+        return "token expired"
+    return Account(name=row.name, role=role_of(row))
+
+
+def authenticate_token(
+    session: Session, token: str, now: datetime | None = None, max_age: timedelta | None = None
+) -> Account | None:
+    """The account whose API token is ``token`` and still valid, else None."""
+    found = check_token(session, token, now or datetime.now(UTC), max_age)
+    return found if isinstance(found, Account) else None
 
 
 def authenticate_password(session: Session, name: str, password: str) -> Account | None:
-    """The account ``name`` if ``password`` is its password (for the web login), else None."""
+    """The account ``name`` if ``password`` is its password (for the web login), else None.
+
+    A hash of an older scheme (scrypt) or weaker parameters is replaced by an argon2id
+    one on the first successful login.
+    """
     row = session.get(ReviewAccountRow, name)
     if row is None or row.password_hash is None:
-        # Same work as a real check, so timing does not tell which names exist.
-        verify_password(password, _DUMMY_HASH)
+        burn_time(password)  # same work as a real check: timing does not tell names
         return None
-    if not verify_password(password, row.password_hash):
+    if not verify_password(password, row.password_hash) or row.disabled_at is not None:
         return None
-    return Account(name=row.name, role=_role(row.role))
+    if needs_rehash(row.password_hash):
+        row.password_hash = hash_password(password)
+    return Account(name=row.name, role=role_of(row))
 
-
-def _role(value: str) -> Role:
-    return "admin" if value == "admin" else "reviewer"
-
-
-_DUMMY_HASH = f"scrypt${_SCRYPT_N}${_SCRYPT_R}${_SCRYPT_P}${'00' * 16}${'00' * 32}"
 
 bearer_scheme = HTTPBearer(
     auto_error=False,
@@ -126,10 +109,14 @@ async def current_account(
     """The account of the Bearer token, or ``Unauthorized``."""
     if credentials is None:
         raise Unauthorized("missing token: send Authorization: Bearer <token>")
-    account = await run_db(request.app, authenticate_token, credentials.credentials)
-    if account is None:
-        raise Unauthorized("invalid token")
-    return account
+    seconds = request.app.state.settings.review_token_max_age_seconds
+    max_age = None if seconds is None else timedelta(seconds=seconds)
+    found = await run_db(
+        request.app, check_token, credentials.credentials, datetime.now(UTC), max_age
+    )
+    if not isinstance(found, Account):
+        raise Unauthorized(found)
+    return found
 
 
 async def admin_account(account: Annotated[Account, Depends(current_account)]) -> Account:

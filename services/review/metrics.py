@@ -79,6 +79,13 @@ class ReviewMetrics:
             ["result"],
             registry=registry,
         )
+        self.logins = Counter(
+            "tagstream_review_logins",
+            "Web login attempts by result (ok, failed, throttled); a rise of failed or "
+            "throttled is someone guessing passwords.",
+            ["result"],
+            registry=registry,
+        )
         self.requests_stored = Counter(
             "tagstream_review_requests",
             "Review requests consumed, by result (stored, duplicate, dead_lettered).",

@@ -79,7 +79,12 @@ class ReviewStats(BaseModel):
 
 
 class LabelIn(BaseModel):
-    tag: str = Field(min_length=1, max_length=200)
+    """A label: the tag alone. Who labels is the token's account, never a body field, so
+    an unknown field (``reviewer_id``, ``model_version``...) is refused, not ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tag: str = Field(min_length=1, max_length=200, description="One of the approved tags.")
 
 
 class LabelOut(BaseModel):

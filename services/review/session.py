@@ -1,7 +1,8 @@
 """The review UI's browser session: a signed, timestamped cookie.
 
-The cookie holds only the account name (``None`` before login), the CSRF token and at
-most one flash message; it is signed with ``itsdangerous`` so the browser cannot change
+The cookie holds only the account name (``None`` before login), a digest of its password
+hash at login (so a password reset ends every session), the CSRF token and at most one
+flash message; it is signed with ``itsdangerous`` so the browser cannot change
 it, and it carries its own issue time so a stale cookie is refused after
 ``max_age_seconds`` even if the browser kept it. Every response that changes the session
 re-issues the cookie, so the expiry counts from the reviewer's last action (idle timeout).
@@ -45,6 +46,8 @@ class WebSession:
 
     csrf_token: str = field(default_factory=new_csrf_token)
     account: str | None = None
+    #: a digest of the account's password hash at login: a reset password ends the session
+    credential: str | None = None
     flash: Flash | None = None
 
     def with_flash(self, kind: FlashKind, text: str) -> WebSession:
@@ -53,10 +56,10 @@ class WebSession:
     def without_flash(self) -> WebSession:
         return replace(self, flash=None)
 
-    def logged_in(self, account: str) -> WebSession:
+    def logged_in(self, account: str, credential: str) -> WebSession:
         """A fresh session for ``account``: a new CSRF token, so nothing issued before
         login (which an attacker might have planted) stays valid after it."""
-        return WebSession(account=account)
+        return WebSession(account=account, credential=credential)
 
 
 class SessionCookie:
@@ -120,6 +123,8 @@ class SessionCookie:
 
 def _encode(session: WebSession) -> dict[str, Any]:
     data: dict[str, Any] = {"c": session.csrf_token, "a": session.account}
+    if session.credential is not None:
+        data["k"] = session.credential
     if session.flash is not None:
         data["f"] = [session.flash.kind, session.flash.text]
     return data
@@ -129,9 +134,15 @@ def _decode(data: object) -> WebSession | None:
     if not isinstance(data, dict):
         return None
     csrf, account, flash = data.get("c"), data.get("a"), data.get("f")
+    credential = data.get("k")
     if not isinstance(csrf, str) or not csrf or not (account is None or isinstance(account, str)):
         return None
     decoded_flash = None
     if isinstance(flash, list) and len(flash) == 2 and flash[0] in ("ok", "error"):
         decoded_flash = Flash(flash[0], str(flash[1]))
-    return WebSession(csrf_token=csrf, account=account, flash=decoded_flash)
+    return WebSession(
+        csrf_token=csrf,
+        account=account,
+        credential=credential if isinstance(credential, str) else None,
+        flash=decoded_flash,
+    )

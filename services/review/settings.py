@@ -82,6 +82,29 @@ class ReviewSettings(Settings):
         8 * 3600, gt=0, description="Lifetime of a web UI login session."
     )
 
+    review_token_max_age_seconds: int | None = Field(
+        None,
+        gt=0,
+        description="Lifetime of an API token from its issue (`tagstream users add` or "
+        "`rotate-token`); after that it is refused with 401. Unset: tokens do not expire.",
+    )
+    review_login_max_failures: int = Field(
+        5,
+        ge=1,
+        description="Failed web logins allowed per account within "
+        "review_login_window_seconds; past that its logins are refused (429) until the "
+        "window has passed, even with the right password.",
+    )
+    review_login_max_failures_per_address: int = Field(
+        20,
+        ge=1,
+        description="Failed web logins allowed per client address (any accounts) within "
+        "review_login_window_seconds; past that the address is refused (429).",
+    )
+    review_login_window_seconds: int = Field(
+        300, gt=0, description="The window over which failed web logins are counted."
+    )
+
     @property
     def session_cookie_secure(self) -> bool:
         """The effective secure flag of the session cookie."""

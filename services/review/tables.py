@@ -1,4 +1,4 @@
-"""The review service's tables. Only repository.py and auth.py query them."""
+"""The review service's tables. Only repository.py, accounts.py and auth.py query them."""
 
 from __future__ import annotations
 
@@ -31,7 +31,11 @@ SCHEMA = SchemaOwner(
 
 
 class ReviewAccountRow(Base):
-    """A reviewer or admin: API token as a sha256 hex digest, optional password hash."""
+    """A reviewer or admin: API token as a sha256 hex digest, optional password hash.
+
+    ``disabled_at`` set: neither its token nor its password lets it in. ``token_issued_at``
+    dates the token for the expiry setting; ``token_revoked_at`` voids it until rotated.
+    """
 
     __tablename__ = "review_accounts"
 
@@ -40,6 +44,9 @@ class ReviewAccountRow(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     password_hash: Mapped[str | None] = mapped_column(String(300))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    disabled_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    token_issued_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    token_revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
     __table_args__ = (CheckConstraint("role IN ('reviewer', 'admin')", name="role"),)
 

@@ -8,10 +8,12 @@ on every request, so a deleted account or a changed role takes effect at once.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from importlib import resources
 from typing import Annotated, Any, TypeVar
@@ -24,12 +26,14 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from services.review import auth, service
+from services.review.accounts import AccountInfo, describe_accounts
 from services.review.csrf import check_csrf, read_form
 from services.review.database import ReviewDatabase
-from services.review.schemas import Account, ClaimedItem, Progress
+from services.review.schemas import Account, ClaimedItem, Progress, ReviewStats
 from services.review.session import SessionCookie, WebSession
 from services.review.settings import ReviewSettings
 from services.review.tables import ReviewAccountRow
+from services.review.throttle import LoginThrottle
 
 router = APIRouter(include_in_schema=False)
 
@@ -75,6 +79,7 @@ class WebContext:
     settings: ReviewSettings
     database: ReviewDatabase
     cookie: SessionCookie
+    throttle: LoginThrottle
 
 
 def web_context(request: Request) -> WebContext:
@@ -87,6 +92,11 @@ def web_context(request: Request) -> WebContext:
         settings=settings,
         database=request.app.state.review_db,
         cookie=SessionCookie.from_settings(settings),
+        throttle=LoginThrottle(
+            max_per_account=settings.review_login_max_failures,
+            max_per_address=settings.review_login_max_failures_per_address,
+            window=timedelta(seconds=settings.review_login_window_seconds),
+        ),
     )
     request.app.state.review_web = context
     return context
@@ -165,14 +175,30 @@ def _safe_next(value: str | None) -> str:
 async def _account(context: WebContext, web: WebSession | None) -> Account | None:
     if web is None or web.account is None:
         return None
-    name = web.account
-    return await _in_unit_of_work(context, lambda s: _lookup_account(s, name))
+    name, credential = web.account, web.credential
+    return await _in_unit_of_work(context, lambda s: _lookup_account(s, name, credential))
 
 
-def _lookup_account(session: Session, name: str) -> Account | None:
-    # Looked up on every request so that a removed account or a changed role counts at once.
+def _credential(row: ReviewAccountRow) -> str:
+    """What a session remembers of the password: a digest of its hash (never the hash)."""
+    return hashlib.sha256((row.password_hash or "").encode()).hexdigest()[:32]
+
+
+def _login(session: Session, name: str, password: str) -> tuple[Account, str] | None:
+    account = auth.authenticate_password(session, name, password)
+    if account is None:
+        return None
+    # after authenticate_password, which may have replaced a legacy hash
+    return account, _credential(session.get_one(ReviewAccountRow, name))
+
+
+def _lookup_account(session: Session, name: str, credential: str | None) -> Account | None:
+    # Looked up on every request so that a removed or disabled account, a reset password
+    # or a changed role counts at once.
     row = session.get(ReviewAccountRow, name)
-    if row is None:
+    if row is None or row.disabled_at is not None:
+        return None
+    if credential is None or not hmac.compare_digest(credential, _credential(row)):
         return None
     return Account(name=row.name, role="admin" if row.role == "admin" else "reviewer")
 
@@ -228,27 +254,41 @@ async def login(request: Request, context: Context) -> Response:
     check_csrf(web, form)
     assert web is not None
     name, password = form.get("name", "").strip(), form.get("password", "")
-    account = None
-    if name and password:
-        account = await _in_unit_of_work(
-            context, lambda s: auth.authenticate_password(s, name, password)
-        )
-    if account is None:
+    address = request.client.host if request.client else "unknown"
+    now = _now()
+    wait = context.throttle.retry_after(name, address, now)
+    found: tuple[Account, str] | None = None
+    if wait is None and name and password:
+        found = await _in_unit_of_work(context, lambda s: _login(s, name, password))
+        if found is None:
+            context.throttle.failed(name, address, now)
+        else:
+            context.throttle.succeeded(name)
+    if wait is not None or (name and password):
+        result = "throttled" if wait is not None else "failed" if found is None else "ok"
+        request.app.state.metrics.logins.labels(result=result).inc()
+    if found is None:
         response = _render(
             "login.html.j2",
-            status_code=401,
+            status_code=401 if wait is None else 429,
             account=None,
             progress=None,
             flash=None,
-            error="Unknown account or wrong password.",
-            name=name,
+            error="Unknown account or wrong password."
+            if wait is None
+            else f"Too many failed logins; try again in {wait} s.",
+            # not echoed: a password typed into the name field would come back in the page
+            name="",
             next=_safe_next(form.get("next")),
             csrf_token=web.csrf_token,
         )
+        if wait is not None:
+            response.headers["Retry-After"] = str(wait)
         context.cookie.save(response, web)
         return response
+    account, credential = found
     redirect = _redirect(_safe_next(form.get("next")))
-    context.cookie.save(redirect, web.logged_in(account.name))
+    context.cookie.save(redirect, web.logged_in(account.name, credential))
     return redirect
 
 
@@ -397,8 +437,12 @@ async def admin_page(request: Request, context: Context) -> Response:
             csrf_token=web.csrf_token,
         )
     now = _now()
-    stats = await _in_unit_of_work(context, lambda s: service.review_stats(s, now))
-    return _render(
+
+    def load(session: Session) -> tuple[ReviewStats, list[AccountInfo]]:
+        return service.review_stats(session, now), describe_accounts(session)
+
+    stats, accounts = await _in_unit_of_work(context, load)
+    response = _render(
         "admin.html.j2",
         account=account,
         progress=None,
@@ -409,7 +453,11 @@ async def admin_page(request: Request, context: Context) -> Response:
         agreement=("—" if stats.agreement is None else f"{stats.agreement:.0%}"),
         agreement_pairs=stats.doubly_labeled_items,
         reviewers=sorted(stats.labels_per_reviewer.items(), key=lambda kv: (-kv[1], kv[0])),
+        accounts=accounts,
     )
+    if web.flash is not None:
+        context.cookie.save(response, web.without_flash())
+    return response
 
 
 def _age(seconds: float | None) -> str:

@@ -10,11 +10,17 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.exc import OperationalError
 
 from services.rollout.repository import Rollout
 from services.rollout.service import RolloutController, RolloutError
 from shared.http import errors as shared_errors
-from shared.http.errors import FieldError, Refusal
+from shared.http.errors import (
+    FieldError,
+    Refusal,
+    error_responses,
+    unavailable_without_detail,
+)
 from shared.security import bearer_client
 
 _admin_key = bearer_client(
@@ -47,7 +53,22 @@ def controller(request: Request) -> RolloutController:
 Controller = Annotated[RolloutController, Depends(controller)]
 
 
-@router.get("/rollouts")
+_MUTATION_ERRORS = error_responses(
+    401,
+    404,
+    409,
+    422,
+    503,
+    s404="No rollout in progress, or no such model version.",
+    s409="Refused by the rollout's state or the version's status; the reason says which.",
+)
+
+
+@router.get(
+    "/rollouts",
+    summary="Recent rollouts with their analyses, and the controller's settings",
+    responses=error_responses(401, 503),
+)
 async def get_rollouts(_: Admin, rollouts: Controller) -> dict[str, Any]:
     """Every recent rollout, newest first, with its analyses."""
     s = rollouts.settings
@@ -62,22 +83,31 @@ async def get_rollouts(_: Admin, rollouts: Controller) -> dict[str, Any]:
     }
 
 
-@router.post("/rollouts", status_code=201)
+@router.post(
+    "/rollouts",
+    status_code=201,
+    summary="Start rolling out a candidate version",
+    responses=_MUTATION_ERRORS,
+)
 async def start_rollout(body: StartIn, _: Admin, rollouts: Controller) -> Rollout:
     return await rollouts.start(body.version, body.reason)
 
 
-@router.post("/rollouts/pause")
+@router.post("/rollouts/pause", summary="Pause the rollout in progress", responses=_MUTATION_ERRORS)
 async def pause_rollout(_: Admin, rollouts: Controller, body: ReasonIn | None = None) -> Rollout:
     return await rollouts.pause(_reason(body, "paused by an operator"))
 
 
-@router.post("/rollouts/resume")
+@router.post("/rollouts/resume", summary="Resume the paused rollout", responses=_MUTATION_ERRORS)
 async def resume_rollout(_: Admin, rollouts: Controller, body: ReasonIn | None = None) -> Rollout:
     return await rollouts.resume(_reason(body, "resumed by an operator"))
 
 
-@router.post("/rollouts/abort")
+@router.post(
+    "/rollouts/abort",
+    summary="Abort the rollout in progress: all traffic back to stable",
+    responses=_MUTATION_ERRORS,
+)
 async def abort_rollout(_: Admin, rollouts: Controller, body: ReasonIn | None = None) -> Rollout:
     return await rollouts.abort(_reason(body, "aborted by an operator"))
 
@@ -92,5 +122,12 @@ def _refused(exc: Exception) -> Refusal:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """The shared envelope, plus the controller's refusals (404, 409 with their reason)."""
-    shared_errors.install_error_handlers(app, refusals={RolloutError: _refused})
+    """The shared envelope, plus the controller's refusals (404, 409 with their reason) and
+    503 when the database cannot be reached."""
+    shared_errors.install_error_handlers(
+        app,
+        refusals={
+            RolloutError: _refused,
+            OperationalError: unavailable_without_detail("database"),
+        },
+    )

@@ -71,6 +71,48 @@ class ErrorBody(BaseModel):
     detail: list[FieldErrorOut]
 
 
+#: What each error status means in every service, for ``error_responses``.
+STATUS_MEANINGS: Mapping[int, str] = {
+    401: "Missing, wrong, expired or revoked credential (field `Authorization`).",
+    403: "Authenticated, but this role may not do this.",
+    404: "Nothing of that name.",
+    409: "Refused by the current state; the reason says which.",
+    413: "Body or batch too large.",
+    422: "Invalid input: each field and reason.",
+    429: "Too many requests; retry after `Retry-After` seconds.",
+    503: "A dependency is unavailable; retry after `Retry-After` seconds.",
+}
+_RETRY_AFTER = {
+    "Retry-After": {
+        "description": "Seconds to wait before retrying.",
+        "schema": {"type": "integer"},
+    }
+}
+_WWW_AUTHENTICATE = {
+    "WWW-Authenticate": {"description": "Always `Bearer`.", "schema": {"type": "string"}}
+}
+
+
+def error_responses(*statuses: int, **described: str) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses=`` for the error statuses a route can answer, each with the one
+    envelope (``ErrorBody``) and its headers (``Retry-After``, ``WWW-Authenticate``).
+
+    ``described`` overrides a meaning for this route: ``s409="Not your claim."``.
+    """
+    responses: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        entry: dict[str, Any] = {
+            "model": ErrorBody,
+            "description": described.get(f"s{status}", STATUS_MEANINGS[status]),
+        }
+        if status in (429, 503):
+            entry["headers"] = _RETRY_AFTER
+        elif status == 401:
+            entry["headers"] = _WWW_AUTHENTICATE
+        responses[status] = entry
+    return responses
+
+
 def canonical_header(name: str) -> str:
     """``idempotency-key`` -> ``Idempotency-Key``: headers as HTTP documents spell them."""
     return "-".join(part.capitalize() for part in name.split("-"))
@@ -133,6 +175,19 @@ def error_response(refusal: Refusal) -> JSONResponse:
 Refuse = Callable[[Exception], Refusal]
 #: Sees every refusal before it is sent (a service counts its rejections here).
 Observer = Callable[[Request, Exception, Refusal], None]
+
+
+def unavailable_without_detail(what: str, retry_after_seconds: int = 1) -> Refuse:
+    """A 503 refusal naming only ``what``: for exceptions whose text can quote SQL, its
+    parameters or addresses (a database driver's), which the log keeps and a body must not."""
+
+    def refuse(exc: Exception) -> Refusal:
+        reason = f"the {what} is unavailable; retry after {retry_after_seconds} s"
+        return Refusal(
+            503, [FieldError(None, reason, what)], {"Retry-After": str(retry_after_seconds)}
+        )
+
+    return refuse
 
 
 def install_error_handlers(

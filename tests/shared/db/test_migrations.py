@@ -47,7 +47,7 @@ TABLES = {
 HEADS = {
     "registry": "registry_0003",
     "ingest": "ingest_0001",
-    "review": "review_0002",
+    "review": "review_0003",
     "feedback": "feedback_0002",
     "rollout": "rollout_0001",
 }
