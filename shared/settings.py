@@ -111,10 +111,25 @@ class Settings(BaseSettings):
         "and the libraries' (uvicorn, aiokafka) alike.",
     )
 
+    log_format: Literal["console", "json"] | None = Field(
+        None,
+        description="How log lines look: 'json' (one object per line, for collectors) or "
+        "'console' (aligned, coloured, for a person). Unset: console when stderr is a "
+        "terminal, json otherwise.",
+    )
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_log_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        # an empty variable (compose's `VAR: ""`) means "not set", not an invalid value
+        if not isinstance(value, str):
+            return value
+        return value.strip().lower() or None
 
     # --- Kafka -----------------------------------------------------------------------
     kafka_bootstrap_servers: str = Field(

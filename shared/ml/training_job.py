@@ -94,7 +94,7 @@ def main(result_path: str) -> int:
     from shared.observability.logging import configure_logging
 
     request: TrainingRequest = pickle.load(sys.stdin.buffer)
-    configure_logging("training", request.settings.log_level)
+    configure_logging("training", request.settings.log_level, request.settings.log_format)
     try:
         trained = train(request.settings, data_location=request.data_location, gold=request.gold)
     except Exception as exc:

@@ -259,7 +259,7 @@ def up(
     production). Ctrl-C or SIGTERM stops everything; the exit code is then 0.
     """
     settings = load_settings()
-    configure_logging("up", settings.log_level)
+    configure_logging("up", settings.log_level, settings.log_format)
     shutdown = Shutdown()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, shutdown)
