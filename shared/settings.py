@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PUBLIC_DATASET_URL = (
@@ -117,19 +117,26 @@ class Settings(BaseSettings):
         "'console' (aligned, coloured, for a person). Unset: console when stderr is a "
         "terminal, json otherwise.",
     )
+    otlp_endpoint: str | None = Field(
+        None,
+        description="OTLP/HTTP endpoint traces are exported to (e.g. "
+        "http://otel-collector:4318). Unset: OTEL_EXPORTER_OTLP_ENDPOINT (or "
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) if set, else tracing is off (no-op).",
+    )
 
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_log_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
-    @field_validator("log_format", mode="before")
+    @field_validator("log_format", "otlp_endpoint", mode="before")
     @classmethod
-    def _blank_is_unset(cls, value: object) -> object:
+    def _blank_is_unset(cls, value: object, info: ValidationInfo) -> object:
         # an empty variable (compose's `VAR: ""`) means "not set", not an invalid value
         if not isinstance(value, str):
             return value
-        return value.strip().lower() or None
+        value = value.strip().lower() if info.field_name == "log_format" else value.strip()
+        return value or None
 
     # --- Kafka -----------------------------------------------------------------------
     kafka_bootstrap_servers: str = Field(

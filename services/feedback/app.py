@@ -117,6 +117,7 @@ def create_app(
             BackgroundProducer(
                 settings,
                 name="feedback-producer",
+                service="feedback",
                 produce_timeout_seconds=settings.feedback_produce_timeout_seconds,
                 connect_backoff_max_seconds=settings.feedback_connect_backoff_max_seconds,
             )

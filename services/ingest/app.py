@@ -70,6 +70,7 @@ def create_app(
         publisher = BackgroundProducer(
             settings,
             name="ingest-producer",
+            service="ingest",
             produce_timeout_seconds=settings.ingest_produce_timeout_seconds,
             connect_backoff_max_seconds=settings.ingest_connect_backoff_max_seconds,
             readiness_timeout_seconds=settings.ingest_readiness_timeout_seconds,
@@ -110,6 +111,6 @@ def create_app(
     app.add_middleware(
         BodySizeLimitMiddleware, max_bytes=settings.ingest_max_body_bytes, metrics=metrics
     )
-    # Outside the cap: its 413s are counted and carry the request id too.
+    # Outside the cap: its 413s are counted, traced and carry the request id too.
     instrument(app, "ingest", metrics.registry, observers=[metrics.count_request])
     return app
