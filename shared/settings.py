@@ -8,6 +8,7 @@ comma-separated values. Services extend this base with their own fields.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -17,6 +18,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 PUBLIC_DATASET_URL = (
     "https://raw.githubusercontent.com/GokuMohandas/Made-With-ML/main/datasets/dataset.csv"
 )
+#: Where docs/ is published; alert annotations link to its operations.md runbooks.
+DEFAULT_RUNBOOK_BASE_URL = "https://github.com/tagstream/tagstream/blob/main/docs"
 DEFAULT_TAGS = ("natural-language-processing", "computer-vision", "mlops", "other")
 
 
@@ -123,6 +126,21 @@ class Settings(BaseSettings):
         "http://otel-collector:4318). Unset: OTEL_EXPORTER_OTLP_ENDPOINT (or "
         "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) if set, else tracing is off (no-op).",
     )
+
+    runbook_base_url: str = Field(
+        DEFAULT_RUNBOOK_BASE_URL,
+        description="Absolute URL of the published docs/ folder: alert annotations link to "
+        "<this>/operations.md#<alert> (Prometheus external label runbook_base_url; "
+        "`tagstream up` sets it on its Prometheus, deploy/prometheus/prometheusrule.py "
+        "writes it into the Kubernetes rules).",
+    )
+
+    @field_validator("runbook_base_url")
+    @classmethod
+    def _absolute_runbook_base(cls, value: str) -> str:
+        if not re.fullmatch(r"https?://[^\s/]+(/\S*)?", value):
+            raise ValueError("must be an absolute http(s) URL")
+        return value.rstrip("/")
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -31,7 +31,7 @@ from rich.text import Text
 
 from shared.kafka import ensure_topics
 from shared.observability.logging import configure_logging
-from shared.settings import Settings
+from shared.settings import DEFAULT_RUNBOOK_BASE_URL, Settings
 from tagstream.cli.common import err, load_settings, out
 from tagstream.local import prometheus as embedded_prometheus
 from tagstream.local.broker import EmbeddedBroker
@@ -104,7 +104,12 @@ def dev_api_key(settings: Settings, variable: str = API_KEYS_VAR) -> str | None:
     return secrets.token_urlsafe(24)
 
 
-def with_prometheus(specs: list[ServiceSpec], env: dict[str, str], var_dir: Path) -> str | None:
+def with_prometheus(
+    specs: list[ServiceSpec],
+    env: dict[str, str],
+    var_dir: Path,
+    runbook_base_url: str = DEFAULT_RUNBOOK_BASE_URL,
+) -> str | None:
     """Add the embedded Prometheus to ``specs`` and point the rollout service at it.
 
     Returns a warning for the guide when rollouts cannot be decided (none installed).
@@ -116,7 +121,9 @@ def with_prometheus(specs: list[ServiceSpec], env: dict[str, str], var_dir: Path
     ports = {s.name: s.port for s in specs if s.port}
     port = int(env.get("TAGSTREAM_PROMETHEUS_PORT", embedded_prometheus.DEFAULT_PORT))
     interval = env.get("TAGSTREAM_PROMETHEUS_SCRAPE_INTERVAL", "5s")
-    spec = embedded_prometheus.prometheus_spec(ports, var_dir, port=port, scrape_interval=interval)
+    spec = embedded_prometheus.prometheus_spec(
+        ports, var_dir, port=port, scrape_interval=interval, runbook_base_url=runbook_base_url
+    )
     if spec is None:
         return (
             "no prometheus installed: rollouts start paused and never advance "
@@ -295,7 +302,9 @@ def up(
         created = create_topics(settings)
         log.info("topics_ready", created=created, partitions=settings.kafka_partitions)
         specs = service_specs(dict(os.environ), api_key, admin_key)
-        warning = with_prometheus(specs, dict(os.environ), log_dir.parent)
+        warning = with_prometheus(
+            specs, dict(os.environ), log_dir.parent, settings.runbook_base_url
+        )
         busy = [f"{s.name} ({s.port})" for s in specs if s.port and listening(s.port)]
         if busy:
             raise UpError(f"ports already in use: {', '.join(busy)}; is another `up` running?")
