@@ -13,6 +13,7 @@ its ``request_id``; code handling one item binds ``item_id`` the same way
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import sys
@@ -84,6 +85,24 @@ def configure_logging(service: str, level: str = "INFO", fmt: LogFormat | None =
     root.handlers[:] = [handler]
     root.setLevel(numeric)
     structlog.contextvars.clear_contextvars()
+
+
+def readable_line(line: str) -> str:
+    """A JSON log line as the console format shows it; any other line as it is.
+
+    For a process showing other processes' JSON logs to a person (``tagstream up``): their
+    log files stay JSON, the terminal gets lines a person reads.
+    """
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return line
+    if not isinstance(record, dict) or "event" not in record:
+        return line
+    return str(_PLAIN_CONSOLE(None, "", record))
+
+
+_PLAIN_CONSOLE = structlog.dev.ConsoleRenderer(colors=False)
 
 
 def _colours(stream: TextIO) -> bool:

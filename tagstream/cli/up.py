@@ -18,6 +18,7 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -30,7 +31,7 @@ from rich.table import Table
 from rich.text import Text
 
 from shared.kafka import ensure_topics
-from shared.observability.logging import configure_logging
+from shared.observability.logging import configure_logging, default_format, readable_line
 from shared.settings import DEFAULT_RUNBOOK_BASE_URL, Settings
 from tagstream.cli.common import err, load_settings, out
 from tagstream.local import prometheus as embedded_prometheus
@@ -243,6 +244,17 @@ def echo_line(name: str, line: str) -> None:
     out.print(Text.assemble((f"{name:<10} | ", colour), line), soft_wrap=True)
 
 
+def echo_for(settings: Settings) -> Callable[[str, str], None]:
+    """Console lines when ``up`` itself logs for a person, the JSON as it is otherwise."""
+    console = (settings.log_format or default_format()) == "console"
+    return echo_readable if console else echo_line
+
+
+def echo_readable(name: str, line: str) -> None:
+    """``echo_line`` with the services' JSON records shown as console lines."""
+    echo_line(name, readable_line(line))
+
+
 def up(
     external_broker: Annotated[
         bool,
@@ -321,7 +333,8 @@ def up(
             log_dir=log_dir,
             policy=RestartPolicy(),
             stop_timeout=stop_timeout,
-            echo=echo_line if logs else None,
+            # the log files keep the services' JSON; a person at a terminal reads lines
+            echo=(echo_for(settings) if logs else None),
         )
         sup.on_restart = lambda _child: out.print(status_table(sup))
         supervisor = shutdown.supervisor = sup.start()

@@ -15,6 +15,7 @@ import textwrap
 import pytest
 from pydantic import ValidationError
 
+from shared.observability.logging import readable_line
 from shared.settings import Settings
 
 SCRIPT = textwrap.dedent(
@@ -188,3 +189,20 @@ def test_lines_in_a_span_carry_its_trace_and_span_ids() -> None:
     inside, outside = (json.loads(line) for line in lines)
     assert [inside["trace_id"], inside["span_id"]] == ids.split()
     assert "trace_id" not in outside
+
+
+def test_a_json_record_is_shown_as_a_console_line_and_other_lines_as_they_are() -> None:
+    record = {
+        "event": "item_accepted",
+        "level": "info",
+        "timestamp": "2026-01-01T00:00:00Z",
+        "item_id": "item-1",
+        "service": "ingest",
+    }
+    line = readable_line(json.dumps(record))
+    assert line.startswith("2026-01-01T00:00:00Z [info")
+    assert "item_accepted" in line
+    assert "item_id=item-1" in line
+    assert "\x1b[" not in line
+    assert readable_line("plain text from uvicorn") == "plain text from uvicorn"
+    assert readable_line("[1, 2]") == "[1, 2]"
