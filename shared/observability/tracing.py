@@ -40,6 +40,8 @@ from shared.http.metrics import route_template
 #: The W3C header names carried in HTTP requests and Kafka records.
 TRACE_HEADERS = ("traceparent", "tracestate")
 ITEM_ID = "tagstream.item_id"
+#: Probes every few seconds are not traffic: no span (they are still counted in metrics).
+UNTRACED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 Headers = list[tuple[str, bytes]]
 
@@ -262,7 +264,7 @@ class TracingMiddleware:
     """A server span per HTTP request, continuing the caller's ``traceparent``.
 
     Named ``<METHOD> <route template>``; a 5xx answer (or an exception) marks it as an
-    error. Pure ASGI; does nothing while tracing is off.
+    error. Pure ASGI; does nothing while tracing is off, nor for the probes.
     """
 
     def __init__(self, app: ASGIApp, *, service: str) -> None:
@@ -270,7 +272,7 @@ class TracingMiddleware:
         self.service = service
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or _provider is None:
+        if scope["type"] != "http" or _provider is None or scope["path"] in UNTRACED_PATHS:
             await self.app(scope, receive, send)
             return
         headers = [(k.decode("latin-1"), v) for k, v in scope.get("headers", ())]

@@ -15,12 +15,18 @@ import threading
 from collections.abc import Iterator
 from typing import ClassVar
 
+import httpx
 import pytest
 from aiokafka.structs import ConsumerRecord
+from fastapi import FastAPI
 from opentelemetry import trace
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
+from prometheus_client import CollectorRegistry
 
+from shared.http.instrument import instrument
 from shared.kafka.batch import Output, continue_traces
+from shared.observability.health import probes_router
 from shared.observability.tracing import (
     BatchTrace,
     extract_context,
@@ -130,6 +136,44 @@ def test_a_failed_batch_marks_its_spans_as_errors(spans: InMemorySpanExporter) -
     failed = [s for s in spans.get_finished_spans() if s.name != "send content.raw"]
     assert len(failed) == 2
     assert all(not s.status.is_ok for s in failed)
+
+
+async def test_an_http_request_is_a_server_span_continuing_the_callers_trace(
+    spans: InMemorySpanExporter,  # noqa: F811
+) -> None:
+    app = FastAPI()
+
+    @app.get("/v1/items/{item_id}")
+    async def item(item_id: str) -> dict[str, str]:
+        return {"id": item_id}
+
+    @app.post("/v1/boom")
+    async def boom() -> None:
+        raise RuntimeError("handler bug")
+
+    app.include_router(probes_router(_ready, CollectorRegistry()))
+    instrument(app, "probe", CollectorRegistry())
+    caller = "00-" + "ab" * 16 + "-" + "cd" * 8 + "-01"
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        await client.get("/v1/items/42", headers={"traceparent": caller})
+        await client.post("/v1/boom")
+        await client.get("/healthz")
+
+    get, boom_span = spans.get_finished_spans()
+    assert get.name == "GET /v1/items/{item_id}"
+    assert get.kind is SpanKind.SERVER
+    assert get.attributes is not None
+    assert get.attributes["http.response.status_code"] == 200
+    assert format(get.context.trace_id, "032x") == "ab" * 16
+    assert get.parent is not None
+    assert format(get.parent.span_id, "016x") == "cd" * 8
+    assert boom_span.name == "POST /v1/boom"
+    assert not boom_span.status.is_ok  # the probe made no span at all
+
+
+async def _ready() -> dict[str, bool]:
+    return {"fine": True}
 
 
 class Receiver(http.server.BaseHTTPRequestHandler):
