@@ -8,15 +8,18 @@ comma-separated values. Services extend this base with their own fields.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PUBLIC_DATASET_URL = (
     "https://raw.githubusercontent.com/GokuMohandas/Made-With-ML/main/datasets/dataset.csv"
 )
+#: Where docs/ is published; alert annotations link to its operations.md runbooks.
+DEFAULT_RUNBOOK_BASE_URL = "https://github.com/tagstream/tagstream/blob/main/docs"
 DEFAULT_TAGS = ("natural-language-processing", "computer-vision", "mlops", "other")
 
 
@@ -111,10 +114,47 @@ class Settings(BaseSettings):
         "and the libraries' (uvicorn, aiokafka) alike.",
     )
 
+    log_format: Literal["console", "json"] | None = Field(
+        None,
+        description="How log lines look: 'json' (one object per line, for collectors) or "
+        "'console' (aligned, coloured, for a person). Unset: console when stderr is a "
+        "terminal, json otherwise.",
+    )
+    otlp_endpoint: str | None = Field(
+        None,
+        description="OTLP/HTTP endpoint traces are exported to (e.g. "
+        "http://otel-collector:4318). Unset: OTEL_EXPORTER_OTLP_ENDPOINT (or "
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) if set, else tracing is off (no-op).",
+    )
+
+    runbook_base_url: str = Field(
+        DEFAULT_RUNBOOK_BASE_URL,
+        description="Absolute URL of the published docs/ folder: alert annotations link to "
+        "<this>/operations.md#<alert> (Prometheus external label runbook_base_url; "
+        "`tagstream up` sets it on its Prometheus, deploy/prometheus/prometheusrule.py "
+        "writes it into the Kubernetes rules).",
+    )
+
+    @field_validator("runbook_base_url")
+    @classmethod
+    def _absolute_runbook_base(cls, value: str) -> str:
+        if not re.fullmatch(r"https?://[^\s/]+(/\S*)?", value):
+            raise ValueError("must be an absolute http(s) URL")
+        return value.rstrip("/")
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_log_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("log_format", "otlp_endpoint", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object, info: ValidationInfo) -> object:
+        # an empty variable (compose's `VAR: ""`) means "not set", not an invalid value
+        if not isinstance(value, str):
+            return value
+        value = value.strip().lower() if info.field_name == "log_format" else value.strip()
+        return value or None
 
     # --- Kafka -----------------------------------------------------------------------
     kafka_bootstrap_servers: str = Field(

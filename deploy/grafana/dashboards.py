@@ -110,12 +110,138 @@ def quantiles(
     ]
 
 
+#: Every tagstream service's scrape job; probes are not traffic.
+SERVICES = 'job=~"tagstream-.+"'
+TRAFFIC = f'{SERVICES}, route!~"/healthz|/readyz|/metrics"'
+
+
+def http_rows() -> list[list[Panel]]:
+    """RED metrics of every HTTP service (shared/http/metrics.py), probes left out."""
+    return [
+        [
+            Panel(
+                "HTTP: requests per second by service and status",
+                [
+                    (
+                        f"sum by (job, status) (rate(tagstream_http_requests_total{{{TRAFFIC}}}"
+                        f"[{RATE}]))",
+                        "{{job}} {{status}}",
+                    )
+                ],
+                unit="reqps",
+                width=8,
+            ),
+            Panel(
+                "HTTP: server errors (5xx) share by service",
+                [
+                    (
+                        f"sum by (job) (rate(tagstream_http_errors_total{{{TRAFFIC}}}[{RATE}])) "
+                        f"/ sum by (job) (rate(tagstream_http_requests_total{{{TRAFFIC}}}"
+                        f"[{RATE}]))",
+                        "{{job}}",
+                    )
+                ],
+                unit="percentunit",
+                thresholds=[(0.01, "red")],
+                width=8,
+            ),
+            Panel(
+                "HTTP: p99 duration by service and route",
+                [
+                    (
+                        "histogram_quantile(0.99, sum by (le, job, route) "
+                        f"(rate(tagstream_http_request_duration_seconds_bucket{{{TRAFFIC}}}"
+                        f"[{RATE}])))",
+                        "{{job}} {{route}}",
+                    )
+                ],
+                unit="s",
+                width=8,
+            ),
+        ],
+    ]
+
+
+def resource_rows() -> list[list[Panel]]:
+    """Each process's CPU, memory, file descriptors, garbage collection and restarts."""
+    return [
+        [
+            Panel(
+                "CPU per instance (cores)",
+                [
+                    (
+                        f"rate(process_cpu_seconds_total{{{SERVICES}}}[{RATE}])",
+                        "{{job}} {{instance}}",
+                    )
+                ],
+                description="CPU seconds per second: 1 = one core busy.",
+            ),
+            Panel(
+                "Resident memory per instance",
+                [(f"process_resident_memory_bytes{{{SERVICES}}}", "{{job}} {{instance}}")],
+                unit="bytes",
+            ),
+        ],
+        [
+            Panel(
+                "Open file descriptors (share of the limit)",
+                [
+                    (
+                        f"process_open_fds{{{SERVICES}}} / process_max_fds{{{SERVICES}}}",
+                        "{{job}} {{instance}}",
+                    )
+                ],
+                unit="percentunit",
+                thresholds=[(0.8, "red")],
+                description="Sockets (clients, broker, database) and files; at the limit "
+                "every new connection fails.",
+            ),
+            Panel(
+                "Python garbage collections per second by generation",
+                [
+                    (
+                        "sum by (job, generation) "
+                        f"(rate(python_gc_collections_total{{{SERVICES}}}[{RATE}]))",
+                        "{{job}} gen {{generation}}",
+                    )
+                ],
+                unit="ops",
+            ),
+        ],
+        [
+            Panel(
+                "Restarts in the last hour",
+                [
+                    (
+                        f"changes(process_start_time_seconds{{{SERVICES}}}[1h])",
+                        "{{job}} {{instance}}",
+                    )
+                ],
+                kind="stat",
+                description="Times each instance's process started anew (its start time "
+                "changed): crashes, OOM kills, failed probes, deploys.",
+                thresholds=[(1, "orange"), (3, "red")],
+            ),
+            Panel(
+                "Uptime per instance",
+                [
+                    (
+                        f"time() - process_start_time_seconds{{{SERVICES}}}",
+                        "{{job}} {{instance}}",
+                    )
+                ],
+                unit="s",
+            ),
+        ],
+    ]
+
+
 def pipeline() -> dict[str, Any]:
     return dashboard(
         "tagstream-pipeline",
         "tagstream / pipeline",
         "Ingest to decision: throughput, routes, latency against the 100 ms budget, lag, "
-        "dead letters.",
+        "dead letters; then every service's HTTP traffic, resources and restarts.",
         [
             [
                 Panel(
@@ -283,6 +409,8 @@ def pipeline() -> dict[str, Any]:
                     unit="ops",
                 ),
             ],
+            *http_rows(),
+            *resource_rows(),
         ],
     )
 

@@ -19,8 +19,10 @@ from services.classifier.metrics import ClassifierMetrics
 from services.classifier.settings import ClassifierSettings
 from shared.db.schema_check import SchemaCheck
 from shared.db.session import make_engine
+from shared.http.instrument import instrument
 from shared.http.lifespan import BackgroundTasks
 from shared.observability.health import probes_router
+from shared.observability.metrics import service_registry
 from shared.registry.tables import SCHEMA as REGISTRY_SCHEMA
 from shared.version import __version__
 
@@ -34,7 +36,7 @@ def create_app(
     registry_factory: RegistryFactory = open_registry,
 ) -> FastAPI:
     """The app; nothing is opened until its lifespan starts."""
-    metrics = ClassifierMetrics(metrics_registry or CollectorRegistry())
+    metrics = ClassifierMetrics(service_registry(metrics_registry))
     runner = ClassifierRunner(settings, metrics, registry_factory=registry_factory)
     schema = SchemaCheck(REGISTRY_SCHEMA)  # the registry it serves from
 
@@ -67,4 +69,5 @@ def create_app(
     app.state.runner = runner
     app.state.metrics = metrics
     app.include_router(probes_router(readiness, metrics.registry))
+    instrument(app, "classifier", metrics.registry)
     return app

@@ -24,11 +24,12 @@ from services.feedback.settings import FeedbackSettings
 from services.feedback.tables import SCHEMA
 from shared.db.schema_check import SchemaCheck
 from shared.db.session import make_engine
+from shared.http.instrument import instrument
 from shared.http.lifespan import BackgroundTasks
 from shared.http.readiness import Check, Readiness
 from shared.kafka import BackgroundProducer, Publisher
 from shared.observability.health import probes_router
-from shared.observability.logging import RequestIdMiddleware
+from shared.observability.metrics import service_registry
 from shared.registry import ModelRegistry
 from shared.registry.tables import SCHEMA as REGISTRY_SCHEMA
 from shared.security import ApiKeys
@@ -74,7 +75,7 @@ def create_app(
 ) -> FastAPI:
     """The feedback service. ``publisher`` replaces the Kafka producer (tests); ``consume``
     and ``monitor`` turn the consumer and the refresh loop off (tests drive them)."""
-    metrics = FeedbackMetrics(metrics_registry or CollectorRegistry())
+    metrics = FeedbackMetrics(service_registry(metrics_registry))
     holder: dict[str, FeedbackState] = {}
     schema = SchemaCheck(SCHEMA, REGISTRY_SCHEMA)  # its tables, and the registry it reads
 
@@ -127,6 +128,7 @@ def create_app(
             BackgroundProducer(
                 settings,
                 name="feedback-producer",
+                service="feedback",
                 produce_timeout_seconds=settings.feedback_produce_timeout_seconds,
                 connect_backoff_max_seconds=settings.feedback_connect_backoff_max_seconds,
             )
@@ -180,8 +182,8 @@ def create_app(
     )
     app.state.metrics = metrics
     app.state.api_keys = ApiKeys.from_secrets(settings.feedback_api_keys)
-    app.add_middleware(RequestIdMiddleware)
     app.include_router(api.router)
     app.include_router(probes_router(readiness, metrics.registry))
+    instrument(app, "feedback", metrics.registry)
     api.install_error_handlers(app, retry_after_seconds=settings.feedback_retry_after_seconds)
     return app

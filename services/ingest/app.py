@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 
 from services.ingest import api
 from services.ingest.metrics import IngestMetrics
-from services.ingest.middleware import BodySizeLimitMiddleware, RequestMetricsMiddleware
+from services.ingest.middleware import BodySizeLimitMiddleware
 from services.ingest.repository import SqlDedupStore
 from services.ingest.service import IngestService
 from services.ingest.settings import IngestSettings
@@ -21,10 +21,11 @@ from services.ingest.tables import SCHEMA
 from services.ingest.validation import ItemLimits
 from shared.db.schema_check import SchemaCheck
 from shared.db.session import make_engine
+from shared.http.instrument import instrument
 from shared.http.readiness import Readiness
 from shared.kafka import BackgroundProducer
 from shared.observability.health import probes_router
-from shared.observability.logging import RequestIdMiddleware
+from shared.observability.metrics import service_registry
 from shared.security import ApiKeys
 from shared.version import __version__
 
@@ -43,9 +44,7 @@ def create_app(
     settings: IngestSettings, *, metrics_registry: CollectorRegistry | None = None
 ) -> FastAPI:
     """The ingest API. ``metrics_registry`` receives the metrics (a fresh one by default)."""
-    metrics = IngestMetrics(
-        metrics_registry if metrics_registry is not None else CollectorRegistry()
-    )
+    metrics = IngestMetrics(service_registry(metrics_registry))
     holder: dict[str, IngestState] = {}
     schema = SchemaCheck(SCHEMA)
 
@@ -71,6 +70,7 @@ def create_app(
         publisher = BackgroundProducer(
             settings,
             name="ingest-producer",
+            service="ingest",
             produce_timeout_seconds=settings.ingest_produce_timeout_seconds,
             connect_backoff_max_seconds=settings.ingest_connect_backoff_max_seconds,
             readiness_timeout_seconds=settings.ingest_readiness_timeout_seconds,
@@ -108,11 +108,9 @@ def create_app(
     app.include_router(api.router)
     app.include_router(probes_router(readiness, metrics.registry))
     api.install_error_handlers(app, retry_after_seconds=settings.ingest_retry_after_seconds)
-    # Added last = outermost: the counter also sees the cap's 413s.
     app.add_middleware(
         BodySizeLimitMiddleware, max_bytes=settings.ingest_max_body_bytes, metrics=metrics
     )
-    app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
-    # Outermost: every log line of a request, the 413s included, carries its id.
-    app.add_middleware(RequestIdMiddleware)
+    # Outside the cap: its 413s are counted, traced and carry the request id too.
+    instrument(app, "ingest", metrics.registry, observers=[metrics.count_request])
     return app

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+API_ENDPOINTS = frozenset({"/v1/items", "/v1/items:batch"})
 PRODUCE_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 
 
@@ -43,6 +44,15 @@ class IngestMetrics:
             "Requests answered 503 because the broker did not acknowledge in time.",
             registry=registry,
         )
+
+    def count_request(self, path: str, route: str, status: int) -> None:
+        """``tagstream_ingest_requests_total`` for API calls (the shared HTTP metrics'
+        observer): kept beside the generic ``tagstream_http_*`` because the ingest error
+        alert and the pipeline dashboard read it."""
+        if path.startswith("/v1/"):
+            # by path: the body-size cap answers 413 before any route is chosen
+            endpoint = path if path in API_ENDPOINTS else "other"
+            self.requests.labels(endpoint=endpoint, status=str(status)).inc()
 
     def count_rejections(self, categories: Iterable[str], *, item: bool) -> None:
         """Count each reason, and one rejected item when ``item`` (not a whole request)."""

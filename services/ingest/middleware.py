@@ -1,4 +1,4 @@
-"""ASGI middleware: the request-body cap and the request counter.
+"""ASGI middleware: the request-body cap.
 
 Starlette does not cap request bodies, so the cap is enforced here before any handler
 reads the body: a declared Content-Length over the limit is refused at once, and the
@@ -13,7 +13,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.ingest.metrics import IngestMetrics
 
-API_ENDPOINTS = frozenset({"/v1/items", "/v1/items:batch"})
 _BODYLESS_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
 
 
@@ -85,29 +84,3 @@ def _content_length(scope: Scope) -> int | None:
             except ValueError:
                 return None  # malformed: the streamed count still applies
     return None
-
-
-class RequestMetricsMiddleware:
-    """Count API requests by endpoint and final status (413s from the cap included)."""
-
-    def __init__(self, app: ASGIApp, *, metrics: IngestMetrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
-            await self.app(scope, receive, send)
-            return
-        endpoint = scope["path"] if scope["path"] in API_ENDPOINTS else "other"
-        status = 500  # what the server answers if the app raises before responding
-
-        async def record_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, record_status)
-        finally:
-            self.metrics.requests.labels(endpoint=endpoint, status=str(status)).inc()

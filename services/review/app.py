@@ -24,11 +24,12 @@ from services.review.settings import ReviewSettings
 from services.review.tables import SCHEMA
 from shared.db.schema_check import SchemaCheck
 from shared.db.session import make_engine
+from shared.http.instrument import instrument
 from shared.http.lifespan import BackgroundTasks
 from shared.http.readiness import Check, Readiness
 from shared.kafka import create_producer
 from shared.observability.health import probes_router
-from shared.observability.logging import RequestIdMiddleware
+from shared.observability.metrics import service_registry
 from shared.stopping import sleep_or_stop
 from shared.version import __version__
 
@@ -56,9 +57,7 @@ def create_app(
 ) -> FastAPI:
     """The review API and web UI. ``metrics_registry`` receives the metrics (a fresh one by
     default); ``run_kafka=False`` (tests) serves HTTP only."""
-    metrics = ReviewMetrics(
-        metrics_registry if metrics_registry is not None else CollectorRegistry()
-    )
+    metrics = ReviewMetrics(service_registry(metrics_registry))
     consumer_box: dict[str, ReviewConsumer] = {}
     schema = SchemaCheck(SCHEMA)
 
@@ -137,11 +136,11 @@ def create_app(
     )
     app.state.metrics = metrics
     app.state.settings = settings
-    app.add_middleware(RequestIdMiddleware)
     app.include_router(api.router)
     app.include_router(web.router)
     app.include_router(web_admin.router)
     app.include_router(probes_router(readiness, metrics.registry))
+    instrument(app, "review", metrics.registry)
     api.install_error_handlers(app)
     return app
 

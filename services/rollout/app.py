@@ -22,10 +22,11 @@ from services.rollout.settings import RolloutSettings
 from services.rollout.tables import SCHEMA
 from shared.db.schema_check import SchemaCheck
 from shared.db.session import make_engine
+from shared.http.instrument import instrument
 from shared.http.lifespan import BackgroundTasks
 from shared.http.readiness import Readiness
 from shared.observability.health import probes_router
-from shared.observability.logging import RequestIdMiddleware
+from shared.observability.metrics import service_registry
 from shared.registry import ModelRegistry
 from shared.registry.tables import SCHEMA as REGISTRY_SCHEMA
 from shared.security import ApiKeys
@@ -48,7 +49,7 @@ def create_app(
 ) -> FastAPI:
     """The rollout service. ``events`` replaces the Kafka publisher and ``run_loop=False``
     leaves ticking and auto-start reconciling (``app.state.autostart``) to the caller."""
-    metrics = RolloutMetrics(metrics_registry or CollectorRegistry())
+    metrics = RolloutMetrics(service_registry(metrics_registry))
     holder: dict[str, RolloutStore] = {}
     schema = SchemaCheck(SCHEMA, REGISTRY_SCHEMA)  # its tables, and the registry it drives
 
@@ -117,8 +118,8 @@ def create_app(
     )
     app.state.metrics = metrics
     app.state.api_keys = ApiKeys.from_secrets(settings.rollout_admin_keys)
-    app.add_middleware(RequestIdMiddleware)
     app.include_router(api.router)
     app.include_router(probes_router(readiness, metrics.registry))
+    instrument(app, "rollout", metrics.registry)
     api.install_error_handlers(app)
     return app

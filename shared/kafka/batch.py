@@ -18,6 +18,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import CommitFailedError, IllegalStateError
 from aiokafka.structs import ConsumerRecord, TopicPartition
 
+from shared.observability.tracing import BatchTrace, Headers
+
 log = structlog.get_logger(__name__)
 
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
@@ -27,6 +29,8 @@ class Output(NamedTuple):
     topic: str
     key: bytes | None
     value: bytes
+    #: Record headers; the batch loop adds ``traceparent`` to outputs keyed like an input.
+    headers: Headers | None = None
 
 
 Handler = Callable[[Sequence[Record]], Awaitable[Sequence[Output]]]
@@ -35,8 +39,19 @@ Hook = Callable[[Sequence[Record], Sequence[Output]], None]
 
 async def produce_all(producer: AIOKafkaProducer, outputs: Sequence[Output]) -> None:
     """Send every output and return once the broker acknowledged all of them."""
-    pending = [await producer.send(o.topic, o.value, key=o.key) for o in outputs]
+    pending = [await producer.send(o.topic, o.value, key=o.key, headers=o.headers) for o in outputs]
     await asyncio.gather(*pending)
+
+
+def continue_traces(trace: BatchTrace, outputs: Sequence[Output]) -> list[Output]:
+    """``outputs``, each keyed like an input record carrying that record's trace context."""
+    traced = []
+    for output in outputs:
+        headers = trace.headers_for(output.key)
+        if headers is not None:
+            output = output._replace(headers=[*(output.headers or ()), *headers])
+        traced.append(output)
+    return traced
 
 
 async def run_batches(
@@ -48,17 +63,24 @@ async def run_batches(
     max_wait_ms: int,
     stop: asyncio.Event,
     on_batch: Hook | None = None,
+    service: str = "tagstream",
 ) -> None:
-    """Process micro-batches (up to ``max_records`` or ``max_wait_ms``) until ``stop``."""
+    """Process micro-batches (up to ``max_records`` or ``max_wait_ms``) until ``stop``.
+
+    Each batch is traced as ``service`` (``BatchTrace``; nothing while tracing is off).
+    """
     while not stop.is_set():
         fetched = await consumer.getmany(timeout_ms=max_wait_ms, max_records=max_records)
         records = [r for batch in fetched.values() for r in batch]
         if not records:
             continue
-        outputs = await handle(records)
-        await produce_all(producer, outputs)
-        offsets = {tp: batch[-1].offset + 1 for tp, batch in fetched.items() if batch}
-        await commit(consumer, offsets)
+        with BatchTrace(service, records) as trace:
+            outputs = await handle(records)
+            if trace.traced:
+                outputs = continue_traces(trace, outputs)
+            await produce_all(producer, outputs)
+            offsets = {tp: batch[-1].offset + 1 for tp, batch in fetched.items() if batch}
+            await commit(consumer, offsets)
         if on_batch is not None:
             on_batch(records, outputs)
 

@@ -21,6 +21,7 @@ from aiokafka.errors import KafkaError
 
 from shared.kafka.backoff import Backoff
 from shared.kafka.clients import create_producer
+from shared.observability.tracing import send_span
 from shared.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -47,10 +48,12 @@ class BackgroundProducer:
         produce_timeout_seconds: float,
         connect_backoff_max_seconds: float,
         readiness_timeout_seconds: float = 2.0,
+        service: str = "tagstream",
         **producer_options: Any,
     ) -> None:
         self._settings = settings
         self._name = name
+        self._service = service  # names the send spans
         self._timeout = produce_timeout_seconds
         self._readiness_timeout = readiness_timeout_seconds
         self._backoff = Backoff(connect_backoff_max_seconds)
@@ -98,18 +101,22 @@ class BackgroundProducer:
         await self._connected.wait()
 
     async def send(self, topic: str, key: bytes, value: bytes) -> None:
-        """Return once the broker acknowledged the record (acks=all)."""
+        """Return once the broker acknowledged the record (acks=all).
+
+        The record carries the send span's ``traceparent`` header while tracing is on.
+        """
         producer = self._producer
         if producer is None:
             raise BrokerUnavailable("the producer is not connected to the broker yet")
-        try:
-            async with asyncio.timeout(self._timeout):
-                acknowledgement = await producer.send(topic, value, key=key)
-                await acknowledgement
-        except TimeoutError:
-            raise BrokerUnavailable(f"no acknowledgement within {self._timeout:g} s") from None
-        except KafkaError as exc:
-            raise BrokerUnavailable(f"broker error: {type(exc).__name__}") from exc
+        with send_span(self._service, topic, key) as headers:
+            try:
+                async with asyncio.timeout(self._timeout):
+                    acknowledgement = await producer.send(topic, value, key=key, headers=headers)
+                    await acknowledgement
+            except TimeoutError:
+                raise BrokerUnavailable(f"no acknowledgement within {self._timeout:g} s") from None
+            except KafkaError as exc:
+                raise BrokerUnavailable(f"broker error: {type(exc).__name__}") from exc
 
     async def reachable(self) -> bool:
         """Connected, and the broker answers a metadata request in the readiness timeout."""

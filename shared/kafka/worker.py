@@ -202,6 +202,7 @@ class ConsumerWorker:
                     max_wait_ms=c.max_wait_ms,
                     stop=stop,
                     on_batch=self._committed,
+                    service=c.name,
                 )
             except KafkaError as exc:
                 # Outputs not acknowledged (broker down or slow): nothing was committed.

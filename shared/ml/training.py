@@ -45,6 +45,7 @@ from shared.ml.model_card import render_model_card
 from shared.ml.onnx_export import ParityReport, assert_parity, export_onnx
 from shared.ml.pipeline import build_pipeline
 from shared.ml.report import write_report
+from shared.ml.tracking import log_training_run
 from shared.registry import ModelVersion
 from shared.registry.models import MODEL_ARTIFACT
 from shared.serving.model_format import (
@@ -214,6 +215,8 @@ def train(
         ids = {item.id for item in held_out}
         return [item for item in test if item.id in ids]
 
+    logged: dict[str, bytes] = {}  # what new_version registered, for experiment tracking
+
     def new_version(stable: Parent | None) -> NewVersion:
         """The report and model card name the parent: the stable version when registering.
 
@@ -260,6 +263,8 @@ def train(
             **_render_report(report, context),
             "model_card.md": card.encode(),
         }
+        logged.clear()
+        logged.update(artifacts)
         return NewVersion(
             artifacts=artifacts,
             data_hash=data_hash,
@@ -272,6 +277,7 @@ def train(
         )
 
     registered = register_candidate(settings, new_version)
+    log_training_run(registered.version, logged)  # when MLFLOW_TRACKING_URI is set
     return TrainResult(
         registered.version, report, calibration, parity, summary, splits, registered.announced
     )

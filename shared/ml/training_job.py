@@ -95,7 +95,7 @@ def main(result_path: str) -> int:
 
     # The parent wrote it to this child's stdin (run_training above); nothing else can.
     request: TrainingRequest = pickle.load(sys.stdin.buffer)  # nosec B301
-    configure_logging("training", request.settings.log_level)
+    configure_logging("training", request.settings.log_level, request.settings.log_format)
     try:
         trained = train(request.settings, data_location=request.data_location, gold=request.gold)
     except Exception as exc:

@@ -1,8 +1,11 @@
-"""Structured JSON logs (structlog), one line per event, with the service and ids bound.
+"""Structured logs (structlog), one line per event, with the service and ids bound.
 
 Every process calls :func:`configure_logging` once at start-up: tagstream's own loggers and
-the libraries' stdlib loggers (uvicorn, aiokafka, alembic) all write one JSON object per
-line to stdout, filtered at ``TAGSTREAM_LOG_LEVEL``. HTTP services add
+the libraries' stdlib loggers (uvicorn, aiokafka, alembic) all write one line per event to
+stdout, filtered at ``TAGSTREAM_LOG_LEVEL``, in ``TAGSTREAM_LOG_FORMAT``: ``json`` (one
+object per line, what collectors parse; the default when stderr is not a terminal) or
+``console`` (aligned and coloured for a person; the default in a terminal). Lines written
+inside a traced span carry its ``trace_id`` and ``span_id``. HTTP services add
 :class:`RequestIdMiddleware` so that every line logged while a request is handled carries
 its ``request_id``; code handling one item binds ``item_id`` the same way
 (``structlog.contextvars.bound_contextvars(item_id=...)``) or passes it as a field.
@@ -10,12 +13,15 @@ its ``request_id``; code handling one item binds ``item_id`` the same way
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import sys
 import uuid
+from typing import Literal, TextIO
 
 import structlog
+from opentelemetry import trace
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -24,19 +30,42 @@ REQUEST_ID_HEADER = "X-Request-ID"
 _ACCEPTED_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 
-def configure_logging(service: str, level: str = "INFO") -> None:
-    """JSON lines on stdout for ``service``; stdlib loggers (uvicorn, aiokafka) included."""
+LogFormat = Literal["console", "json"]
+
+
+def default_format(stderr: TextIO | None = None) -> LogFormat:
+    """``console`` when stderr is a terminal (a person is watching), ``json`` otherwise."""
+    stream = stderr if stderr is not None else sys.stderr
+    isatty = getattr(stream, "isatty", None)
+    return "console" if isatty is not None and isatty() else "json"
+
+
+def configure_logging(service: str, level: str = "INFO", fmt: LogFormat | None = None) -> None:
+    """Log lines on stdout for ``service``; stdlib loggers (uvicorn, aiokafka) included.
+
+    ``fmt`` None picks :func:`default_format`.
+    """
     numeric = logging.getLevelNamesMapping().get(level.upper())
     if numeric is None:
         raise ValueError(f"unknown log level {level!r}")
+    fmt = fmt or default_format()
+    if fmt not in ("console", "json"):
+        raise ValueError(f"unknown log format {fmt!r}")
     shared: list[structlog.typing.Processor] = [
         structlog.contextvars.merge_contextvars,
         # a processor, not a context variable: threads started by libraries (and the
         # event loops they run) do not inherit context variables
         _add_service(service),
+        _add_trace_ids,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
+    renderer: list[structlog.typing.Processor]
+    if fmt == "json":
+        renderer = [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
+    else:
+        # the console renderer prints tracebacks itself (pretty, not as a JSON string)
+        renderer = [structlog.dev.ConsoleRenderer(colors=_colours(sys.stdout))]
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
@@ -47,8 +76,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
         foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            structlog.processors.format_exc_info,
-            structlog.processors.JSONRenderer(),
+            *renderer,
         ],
     )
     handler = logging.StreamHandler(sys.stdout)
@@ -57,6 +85,41 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     root.handlers[:] = [handler]
     root.setLevel(numeric)
     structlog.contextvars.clear_contextvars()
+
+
+def readable_line(line: str) -> str:
+    """A JSON log line as the console format shows it; any other line as it is.
+
+    For a process showing other processes' JSON logs to a person (``tagstream up``): their
+    log files stay JSON, the terminal gets lines a person reads.
+    """
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return line
+    if not isinstance(record, dict) or "event" not in record:
+        return line
+    return str(_PLAIN_CONSOLE(None, "", record))
+
+
+_PLAIN_CONSOLE = structlog.dev.ConsoleRenderer(colors=False)
+
+
+def _colours(stream: TextIO) -> bool:
+    """Colour codes only where a terminal shows them (stdout may still be a file)."""
+    isatty = getattr(stream, "isatty", None)
+    return isatty is not None and bool(isatty())
+
+
+def _add_trace_ids(
+    logger: object, method: str, event: structlog.typing.EventDict
+) -> structlog.typing.EventDict:
+    """The current span's ids (hex, as trace back-ends show them), when there is one."""
+    context = trace.get_current_span().get_span_context()
+    if context.is_valid:
+        event.setdefault("trace_id", format(context.trace_id, "032x"))
+        event.setdefault("span_id", format(context.span_id, "016x"))
+    return event
 
 
 def _add_service(service: str) -> structlog.typing.Processor:

@@ -20,6 +20,7 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -32,8 +33,8 @@ from rich.table import Table
 from rich.text import Text
 
 from shared.kafka import ensure_topics
-from shared.observability.logging import configure_logging
-from shared.settings import Settings
+from shared.observability.logging import configure_logging, default_format, readable_line
+from shared.settings import DEFAULT_RUNBOOK_BASE_URL, Settings
 from tagstream.cli.common import err, load_settings, out
 from tagstream.local import prometheus as embedded_prometheus
 from tagstream.local.broker import EmbeddedBroker
@@ -108,7 +109,12 @@ def dev_api_key(settings: Settings, variable: str = API_KEYS_VAR) -> str | None:
     return secrets.token_urlsafe(24)
 
 
-def with_prometheus(specs: list[ServiceSpec], env: dict[str, str], var_dir: Path) -> str | None:
+def with_prometheus(
+    specs: list[ServiceSpec],
+    env: dict[str, str],
+    var_dir: Path,
+    runbook_base_url: str = DEFAULT_RUNBOOK_BASE_URL,
+) -> str | None:
     """Add the embedded Prometheus to ``specs`` and point the rollout service at it.
 
     Returns a warning for the guide when rollouts cannot be decided (none installed).
@@ -120,7 +126,9 @@ def with_prometheus(specs: list[ServiceSpec], env: dict[str, str], var_dir: Path
     ports = {s.name: s.port for s in specs if s.port}
     port = int(env.get("TAGSTREAM_PROMETHEUS_PORT", embedded_prometheus.DEFAULT_PORT))
     interval = env.get("TAGSTREAM_PROMETHEUS_SCRAPE_INTERVAL", "5s")
-    spec = embedded_prometheus.prometheus_spec(ports, var_dir, port=port, scrape_interval=interval)
+    spec = embedded_prometheus.prometheus_spec(
+        ports, var_dir, port=port, scrape_interval=interval, runbook_base_url=runbook_base_url
+    )
     if spec is None:
         return (
             "no prometheus installed: rollouts start paused and never advance "
@@ -240,6 +248,17 @@ def echo_line(name: str, line: str) -> None:
     out.print(Text.assemble((f"{name:<10} | ", colour), line), soft_wrap=True)
 
 
+def echo_for(settings: Settings) -> Callable[[str, str], None]:
+    """Console lines when ``up`` itself logs for a person, the JSON as it is otherwise."""
+    console = (settings.log_format or default_format()) == "console"
+    return echo_readable if console else echo_line
+
+
+def echo_readable(name: str, line: str) -> None:
+    """``echo_line`` with the services' JSON records shown as console lines."""
+    echo_line(name, readable_line(line))
+
+
 def up(
     external_broker: Annotated[
         bool,
@@ -263,7 +282,7 @@ def up(
     production). Ctrl-C or SIGTERM stops everything; the exit code is then 0.
     """
     settings = load_settings()
-    configure_logging("up", settings.log_level)
+    configure_logging("up", settings.log_level, settings.log_format)
     shutdown = Shutdown()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, shutdown)
@@ -313,7 +332,9 @@ def up(
         created = create_topics(settings)
         log.info("topics_ready", created=created, partitions=settings.kafka_partitions)
         specs = service_specs(dict(os.environ), api_key, admin_key)
-        warning = with_prometheus(specs, dict(os.environ), log_dir.parent)
+        warning = with_prometheus(
+            specs, dict(os.environ), log_dir.parent, settings.runbook_base_url
+        )
         busy = [f"{s.name} ({s.port})" for s in specs if s.port and listening(s.port)]
         if busy:
             raise UpError(f"ports already in use: {', '.join(busy)}; is another `up` running?")
@@ -330,7 +351,8 @@ def up(
             log_dir=log_dir,
             policy=RestartPolicy(),
             stop_timeout=stop_timeout,
-            echo=echo_line if logs else None,
+            # the log files keep the services' JSON; a person at a terminal reads lines
+            echo=(echo_for(settings) if logs else None),
             lifeline=lifeline,
         )
         sup.on_restart = lambda _child: out.print(status_table(sup))

@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from shared.settings import DEFAULT_RUNBOOK_BASE_URL
 from tagstream.local.supervisor import ServiceSpec
 
 # Package data (pyproject), so an installed wheel runs the same Prometheus as a checkout:
@@ -32,10 +33,16 @@ def read_resource(name: str) -> str:
 
 
 def render_config(
-    ports: Mapping[str, int], port: int, scrape_interval: str, rules_dir: Path
+    ports: Mapping[str, int],
+    port: int,
+    scrape_interval: str,
+    rules_dir: Path,
+    runbook_base_url: str = DEFAULT_RUNBOOK_BASE_URL,
 ) -> dict[str, Any]:
-    """``embedded.yml`` with the ports the services really use, its rules in ``rules_dir``."""
+    """``embedded.yml`` with the ports the services really use, its rules in ``rules_dir``
+    and the alerts' runbook links under ``runbook_base_url``."""
     config: dict[str, Any] = yaml.safe_load(read_resource(TEMPLATE))
+    config["global"]["external_labels"]["runbook_base_url"] = runbook_base_url
     config["global"]["scrape_interval"] = scrape_interval
     config["global"]["evaluation_interval"] = scrape_interval
     config["global"]["scrape_timeout"] = scrape_interval
@@ -49,7 +56,12 @@ def render_config(
 
 
 def prometheus_spec(
-    ports: Mapping[str, int], var_dir: Path, *, port: int, scrape_interval: str
+    ports: Mapping[str, int],
+    var_dir: Path,
+    *,
+    port: int,
+    scrape_interval: str,
+    runbook_base_url: str = DEFAULT_RUNBOOK_BASE_URL,
 ) -> ServiceSpec | None:
     """The supervised Prometheus process, or None when no ``prometheus`` is installed."""
     binary = shutil.which("prometheus")
@@ -57,7 +69,7 @@ def prometheus_spec(
         return None
     folder = var_dir / "prometheus"
     folder.mkdir(parents=True, exist_ok=True)
-    config = render_config(ports, port, scrape_interval, folder)
+    config = render_config(ports, port, scrape_interval, folder, runbook_base_url)
     # The rule files are copied beside the config: Prometheus needs real files, and a
     # package's resources need not be files on disk.
     for rule_file in config["rule_files"]:

@@ -67,7 +67,26 @@ def test_dashboard_uids_are_unique() -> None:
 
 
 def test_every_panel_query_names_tagstream_metrics_or_up() -> None:
+    # process_* and python_*: the standard collectors every service registers
+    allowed = ("tagstream_", "process_", "python_")
     for where, exprs in dashboard_queries().items():
         for expr in exprs:
             for name in metric_names(expr):
-                assert name.startswith("tagstream_") or name == "up", f"{where}: {name}"
+                assert name.startswith(allowed) or name == "up", f"{where}: {name}"
+
+
+def test_the_pipeline_shows_every_services_traffic_resources_and_restarts() -> None:
+    queries = dashboard_queries([p for p in DASHBOARDS if p.stem == "pipeline"])
+    names = set().union(*(metric_names(e) for exprs in queries.values() for e in exprs))
+    assert {
+        "tagstream_http_requests_total",
+        "tagstream_http_errors_total",
+        "tagstream_http_request_duration_seconds_bucket",
+        "process_cpu_seconds_total",
+        "process_resident_memory_bytes",
+        "process_open_fds",
+        "python_gc_collections_total",
+        "process_start_time_seconds",
+    } <= names
+    restarts = [e for exprs in queries.values() for e in exprs if "changes(" in e]
+    assert restarts == ['changes(process_start_time_seconds{job=~"tagstream-.+"}[1h])']

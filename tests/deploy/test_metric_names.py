@@ -135,6 +135,28 @@ def test_every_scraped_service_exports_tagstream_metrics(system: RunningSystem) 
         assert f"tagstream_{name}_" in text, f"{name} exports no tagstream_{name}_* metric"
 
 
+def test_every_service_exports_process_runtime_and_request_metrics_without_created(
+    system: RunningSystem,
+) -> None:
+    for name, text in system.expositions.items():
+        names = exposed_names(text)
+        assert {
+            "process_cpu_seconds_total",
+            "process_resident_memory_bytes",
+            "process_open_fds",
+            "process_start_time_seconds",
+            "python_info",
+            "python_gc_collections_total",
+            "tagstream_http_requests_total",
+            "tagstream_http_errors_total",
+            "tagstream_http_request_duration_seconds_bucket",
+        } <= names, name
+        samples = [line for line in text.splitlines() if line and not line.startswith("#")]
+        assert not [s for s in samples if s.split("{")[0].split(" ")[0].endswith("_created")]
+        # /healthz answered before the scrape: counted under its route
+        assert 'tagstream_http_requests_total{method="GET",route="/healthz",status="200"}' in text
+
+
 def test_every_line_a_service_writes_is_a_json_record_of_that_service(
     system: RunningSystem,
 ) -> None:

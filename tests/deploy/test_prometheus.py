@@ -11,6 +11,7 @@ from types import ModuleType
 import pytest
 import yaml
 
+from shared.settings import DEFAULT_RUNBOOK_BASE_URL
 from tests.deploy.tools import ROOT, markdown_anchors, run, tool
 
 pytestmark = pytest.mark.deploy
@@ -96,16 +97,38 @@ def test_every_alert_has_severity_summary_and_a_runbook_that_exists() -> None:
         assert labels.get("severity") in ("page", "ticket"), rule["alert"]
         assert annotations.get("summary"), rule["alert"]
         path, _, anchor = str(annotations["runbook_url"]).partition("#")
-        assert path == "docs/operations.md", rule["alert"]
+        # absolute once Prometheus fills in its runbook_base_url external label
+        assert path == "{{ $externalLabels.runbook_base_url }}/operations.md", rule["alert"]
         assert anchor in anchors, f"{rule['alert']}: no heading #{anchor} in {OPERATIONS.name}"
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda path: path.name)
+def test_every_prometheus_we_ship_knows_the_runbook_base_url(path: Path) -> None:
+    labels = yaml.safe_load(path.read_text())["global"]["external_labels"]
+    assert labels["runbook_base_url"] == DEFAULT_RUNBOOK_BASE_URL
 
 
 def test_kubernetes_prometheusrule_is_generated_from_alerts_yml() -> None:
     generator = load_module(PROMETHEUS / "prometheusrule.py")
     committed = (ROOT / "k8s/base/monitoring/prometheusrule.yaml").read_text()
-    assert committed == generator.rendered(), (
+    assert committed == generator.rendered(DEFAULT_RUNBOOK_BASE_URL), (
         "k8s/base/monitoring/prometheusrule.yaml is stale: run "
         "python deploy/prometheus/prometheusrule.py"
     )
     resource = yaml.safe_load(committed)
-    assert resource["spec"]["groups"] == yaml.safe_load(ALERTS.read_text())["groups"]
+    groups = yaml.safe_load(ALERTS.read_text())["groups"]
+    assert resource["spec"]["groups"] == generator.with_runbook_base(
+        groups, DEFAULT_RUNBOOK_BASE_URL
+    )
+    # the operator's Prometheus may lack the external label: the links are written in
+    links = [
+        r["annotations"]["runbook_url"] for g in resource["spec"]["groups"] for r in g["rules"]
+    ]
+    assert all(link.startswith(f"{DEFAULT_RUNBOOK_BASE_URL}/operations.md#") for link in links)
+
+
+def test_the_kubernetes_rules_take_the_base_url_given() -> None:
+    generator = load_module(PROMETHEUS / "prometheusrule.py")
+    resource = yaml.safe_load(generator.rendered("https://wiki.example.com/tagstream"))
+    link = resource["spec"]["groups"][0]["rules"][0]["annotations"]["runbook_url"]
+    assert link.startswith("https://wiki.example.com/tagstream/operations.md#")

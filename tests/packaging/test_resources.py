@@ -23,7 +23,11 @@ def test_up_writes_the_config_with_its_rules_beside_it(
 ) -> None:
     monkeypatch.setattr(prometheus.shutil, "which", lambda name: f"/usr/bin/{name}")
     spec = prometheus.prometheus_spec(
-        {"ingest": 18001, "review": 18003}, tmp_path, port=19090, scrape_interval="2s"
+        {"ingest": 18001, "review": 18003},
+        tmp_path,
+        port=19090,
+        scrape_interval="2s",
+        runbook_base_url="https://wiki.example.com/tagstream",
     )
     assert spec is not None
     folder = tmp_path / "prometheus"
@@ -36,6 +40,9 @@ def test_up_writes_the_config_with_its_rules_beside_it(
     assert targets["tagstream-ingest"] == ["127.0.0.1:18001"]
     assert targets["prometheus"] == ["127.0.0.1:19090"]
     assert config["global"]["scrape_interval"] == "2s"
+    assert config["global"]["external_labels"]["runbook_base_url"] == (
+        "https://wiki.example.com/tagstream"
+    )
     assert f"--config.file={folder / 'prometheus.yml'}" in spec.argv
 
 
