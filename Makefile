@@ -12,10 +12,14 @@ LOCK_DIR := requirements
 UV_COMPILE = $(BIN)/uv pip compile pyproject.toml --quiet --generate-hashes \
 	--python-version 3.11 $(UV_FLAGS)
 
-# Offline machines: use the local copy of the dataset when there is one.
+# One data setting for every target (run, test, bench, ...): TAGSTREAM_DATA_LOCATION when
+# set, else the copy `make data` makes, else the shared dataset beside the repository, else
+# the setting's default (the public URL). tests/fixtures/data.py follows the same rule.
 ifeq ($(origin TAGSTREAM_DATA_LOCATION),undefined)
   ifneq ($(wildcard $(LOCAL_DATA)),)
     export TAGSTREAM_DATA_LOCATION := $(LOCAL_DATA)
+  else ifneq ($(wildcard $(SHARED_DATA)),)
+    export TAGSTREAM_DATA_LOCATION := $(abspath $(SHARED_DATA))
   endif
 endif
 
