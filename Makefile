@@ -24,7 +24,7 @@ ifeq ($(origin TAGSTREAM_DATA_LOCATION),undefined)
 endif
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint unit integration bench format data clean lock
+.PHONY: help run test lint unit integration bench format data clean lock docs
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -75,6 +75,9 @@ bench: $(STAMP) ## Benchmarks (inference, classifier throughput, end-to-end late
 	$(BIN)/python -m tests.bench.bench_inference --out bench-results
 	$(BIN)/python -m tests.bench.bench_classifier --out bench-results
 	$(BIN)/python -m tests.bench.bench_e2e --out bench-results
+
+docs: $(STAMP) ## Regenerate docs/configuration.md and docs/cli.md from the code
+	$(BIN)/python -m tagstream.docs
 
 format: $(STAMP) ## Apply ruff fixes and formatting
 	$(BIN)/ruff check --fix .

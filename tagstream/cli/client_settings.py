@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, JsonValue, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_API_KEY_FILE = Path("var/dev-api-key")
 DEV_ADMIN_KEY_FILE = Path("var/dev-admin-key")
+# who reads each field, for docs/configuration.md (tagstream.settings_catalog)
+ITEMS_SEND: dict[str, JsonValue] = {"read_by": "`tagstream items send`"}
+ROLLOUT: dict[str, JsonValue] = {"read_by": "`tagstream rollout`"}
 
 
 class ClientSettings(BaseSettings):
@@ -26,22 +29,26 @@ class ClientSettings(BaseSettings):
     ingest_url: str = Field(
         "http://127.0.0.1:8001",
         description="Base URL of the ingest service that `tagstream items send` posts to.",
+        json_schema_extra=ITEMS_SEND,
     )
     ingest_api_key: SecretStr | None = Field(
         None,
         description="Scraper API key `tagstream items send` uses (one of the ingest "
         f"service's TAGSTREAM_INGEST_API_KEYS); default: {DEV_API_KEY_FILE}, written by "
         "`tagstream up`.",
+        json_schema_extra=ITEMS_SEND,
     )
     rollout_url: str = Field(
         "http://127.0.0.1:8005",
         description="Base URL of the rollout service that `tagstream rollout` calls.",
+        json_schema_extra=ROLLOUT,
     )
     rollout_admin_key: SecretStr | None = Field(
         None,
         description="Admin key `tagstream rollout` uses (one of the rollout service's "
         f"TAGSTREAM_ROLLOUT_ADMIN_KEYS); default: {DEV_ADMIN_KEY_FILE}, written by "
         "`tagstream up`.",
+        json_schema_extra=ROLLOUT,
     )
 
     def api_key(self) -> str | None:
@@ -63,14 +70,6 @@ def _key(configured: SecretStr | None, dev_file: Path) -> str | None:
 
 def load_client_settings() -> ClientSettings:
     """The client settings, or one line naming each bad variable and exit code 2."""
-    import typer
-    from pydantic import ValidationError
+    from tagstream.cli.common import load_settings_class
 
-    from shared.console import err
-    from shared.settings_errors import settings_problems
-
-    try:
-        return ClientSettings()
-    except ValidationError as exc:
-        err.print(f"[red]invalid settings:[/red] {settings_problems(exc)}", highlight=False)
-        raise typer.Exit(2) from exc
+    return load_settings_class(ClientSettings)
