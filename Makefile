@@ -24,7 +24,7 @@ ifeq ($(origin TAGSTREAM_DATA_LOCATION),undefined)
 endif
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint unit integration bench format data clean lock docs
+.PHONY: help run test system lint unit integration bench format data clean lock docs
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -58,7 +58,10 @@ run: $(STAMP) ## Run tagstream locally: a model if none is stable, then broker, 
 	$(BIN)/tagstream model ensure
 	$(BIN)/tagstream up
 
-test: $(STAMP) lint unit integration ## Lint, then unit tests, then integration tests
+test: system $(STAMP) lint unit integration ## System packages, lint, unit tests, integration tests
+
+system: ## Install the Debian packages the tests need (as root; else print the command)
+	@deploy/dev/ensure-system.sh
 
 lint: $(STAMP) ## ruff and mypy
 	$(BIN)/ruff check .
