@@ -25,7 +25,9 @@ def send(
     rate: Annotated[
         float | None,
         typer.Option(
-            min=0.001, help="Items per second (steady pace); default: as fast as ingest answers."
+            min=0.001,
+            help="At most this many items per second, evenly paced; default: as fast as "
+            "ingest answers.",
         ),
     ] = None,
     source: Annotated[
