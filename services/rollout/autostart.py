@@ -5,16 +5,19 @@ announces it on ``models.events`` (``candidate_registered``). With
 ``TAGSTREAM_ROLLOUT_AUTO_START=true`` this service acts on it:
 
 * a candidate whose gate ``passed`` against the current stable version starts its rollout,
-  exactly as ``tagstream rollout start`` would (``RolloutController.start``);
+  exactly as ``tagstream rollout start`` would (``RolloutController.start``); so does one
+  whose gate was ``inconclusive`` (too few items neither version fitted on to judge, and
+  not proven worse): the rollout's online checks, paired accuracy included, decide it;
 * a candidate whose gate ``failed`` is marked ``rejected`` in the registry, with the reason;
-* ``not_run``, no gate (registered before the gate existed), or a gate run against another
-  stable version than today's: left as a candidate for an operator.
+* no gate (registered before the gate existed), ``not_run`` for want of a stable version,
+  or a gate run against another stable version than today's: left as a candidate for an
+  operator.
 
 The event only wakes the work up: the registry is the truth, and the same reconciliation
 also runs at start-up and on every poll, so a missed event (broker down, service
 restarting) never loses a candidate. One rollout per candidate: a version that has ever
 had a rollout is never started again by this loop, and the work is serialised.
-Only the newest passed candidate starts: an older one was superseded by it.
+Only the newest such candidate starts: an older one was superseded by it.
 """
 
 from __future__ import annotations
@@ -81,7 +84,7 @@ class AutoStart:
                 v
                 for v in fresh
                 if v.gate is not None
-                and v.gate.get("verdict") == "passed"
+                and (v.gate.get("verdict") == "passed" or v.gate.get("inconclusive") is True)
                 and v.gate.get("stable_version") == stable
             ]
             if passed:
@@ -103,7 +106,8 @@ class AutoStart:
 
     async def _start(self, version: ModelVersion) -> str:
         gate = version.gate or {}
-        reason = f"started automatically: offline gate passed against {gate['stable_version']}"
+        outcome = "inconclusive" if gate.get("inconclusive") is True else "passed"
+        reason = f"started automatically: offline gate {outcome} against {gate['stable_version']}"
         try:
             await self._controller.start(version.version, reason)
         except RolloutError as exc:  # another rollout runs: the next poll tries again

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.kafka.events import announce_candidate
+from shared.ml.gate import FITTED_ARTIFACT, read_fitted_texts
 from shared.registry import ModelRegistry, ModelVersion
 from shared.registry.models import MODEL_ARTIFACT, ModelStatus
 from shared.settings import Settings
@@ -43,6 +44,9 @@ class Parent:
 
     model: ModelVersion
     onnx: bytes
+    fitted: frozenset[str] | None = None
+    """Digests of the texts it fitted on (``shared.ml.gate.FITTED_ARTIFACT``); None for a
+    version registered before they were recorded."""
 
     @property
     def version(self) -> str:
@@ -78,7 +82,11 @@ def register_candidate(
     with ModelRegistry.open(settings) as registry:
         stable = registry.stable()
         parent = (
-            Parent(stable, registry.artifact_bytes(stable.version, MODEL_ARTIFACT))
+            Parent(
+                stable,
+                registry.artifact_bytes(stable.version, MODEL_ARTIFACT),
+                _fitted(registry, stable),
+            )
             if stable is not None
             else None
         )
@@ -97,3 +105,9 @@ def register_candidate(
     if version.status != ModelStatus.CANDIDATE:
         return Registered(version, announced=None)
     return Registered(version, announced=announce(settings, version))
+
+
+def _fitted(registry: ModelRegistry, version: ModelVersion) -> frozenset[str] | None:
+    if FITTED_ARTIFACT not in version.artifacts:
+        return None
+    return read_fitted_texts(registry.artifact_bytes(version.version, FITTED_ARTIFACT))

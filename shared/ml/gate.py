@@ -8,19 +8,33 @@ reserved share of human gold labels that never enters training
 (``shared.ml.gold.is_golden``), a
 living reference of recent traffic.
 
+A test item counts only if neither version fitted on it: each version records the digests
+of the texts it fitted on (``FITTED_ARTIFACT``), and the candidate's test items whose text
+the stable version fitted on are left out (``unseen_by``). Without that, a candidate
+trained on another CSV, or split by another seed, is judged partly on the stable
+version's training items, where the stable version looks better than it is.
+
 The rule is non-inferiority: the one-sided lower confidence bound of the accuracy
 difference (candidate minus stable) must not fall below ``-margin``, overall and on every
-slice (per data set, per tag) with at least ``min_slice_items`` items. The bound is the
-Agresti-Min interval for paired proportions (a Wald interval on the paired difference
-after adding half an item to each cell of the 2x2 table): it stays honest when the two
-models disagree on no item at all, where a plain Wald interval has zero width.
+slice (per data set, per tag) with at least ``min_slice_items`` items. Overall, a bound
+that clears passes on any number of items; one that does not, on fewer than
+``min_slice_items`` items, is inconclusive rather than evidence of harm, so the verdict is
+``not_run`` with ``inconclusive: true`` unless the candidate is proven worse (the upper
+bound below ``-margin``): the rollout's online checks then decide.
+
+The bound is the Agresti-Min interval for paired proportions (a Wald interval on the
+paired difference after adding half an item to each cell of the 2x2 table): it stays
+honest when the two models disagree on no item at all, where a plain Wald interval has
+zero width.
 
 No training library here: the gate needs onnxruntime only (``shared.serving``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -31,6 +45,27 @@ from shared.serving.onnx_tagger import OnnxTagger
 Verdict = Literal["passed", "failed", "not_run"]
 METHOD = "paired accuracy difference, one-sided Agresti-Min lower bound vs -margin"
 TEST, GOLDEN = "test", "golden"
+FITTED_ARTIFACT = "fitted_texts.json"
+"""Registry artifact: sha256 of every text a version fitted on (train and validation)."""
+
+
+def text_digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def fitted_texts_json(items: Iterable[LabeledItem]) -> bytes:
+    """The ``FITTED_ARTIFACT`` of a version that fitted on ``items``."""
+    digests = sorted({text_digest(item.text) for item in items})
+    return json.dumps({"sha256": digests}, indent=0).encode()
+
+
+def read_fitted_texts(raw: bytes) -> frozenset[str]:
+    return frozenset(json.loads(raw)["sha256"])
+
+
+def unseen_by(fitted: frozenset[str], items: Sequence[LabeledItem]) -> list[LabeledItem]:
+    """The items whose text a version that fitted on ``fitted`` has never seen."""
+    return [item for item in items if text_digest(item.text) not in fitted]
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,25 +171,46 @@ def run_gate(
         overall = overall.add(*right)
         for name in (f"data:{dataset}", f"tag:{item.tag}"):
             slices[name] = slices.get(name, PairedSlice()).add(*right)
-    figures = {name: s.figures(config) for name, s in sorted(slices.items())}
-    overall_figures = overall.figures(config, always_judged=True)
-    failed = [name for name, f in figures.items() if f["passed"] is False]
-    if overall_figures["passed"] is False:
-        failed.insert(0, "overall")
-    verdict: Verdict = "failed" if failed else "passed"
-    reason = (
-        f"worse than {stable_version} beyond the margin on: {', '.join(failed)}"
-        if failed
-        else f"no worse than {stable_version} beyond the margin overall and on every judged slice"
-    )
+    verdict, reason, failed = judge(overall, slices, config, stable_version)
     return {
         "verdict": verdict,
         "reason": reason,
+        "inconclusive": verdict == "not_run",
         "stable_version": stable_version,
         **_settings(config),
         "test_items": len(test),
         "golden_items": len(golden),
-        "overall": overall_figures,
-        "slices": figures,
+        "overall": overall.figures(config, always_judged=True),
+        "slices": {name: s.figures(config) for name, s in sorted(slices.items())},
         "failed_slices": failed,
     }
+
+
+def judge(
+    overall: PairedSlice, slices: dict[str, PairedSlice], config: GateConfig, stable_version: str
+) -> tuple[Verdict, str, list[str]]:
+    """The verdict, its reason and the failed slices (``overall`` first when it failed)."""
+    figures = {name: s.figures(config) for name, s in sorted(slices.items())}
+    overall_figures = overall.figures(config, always_judged=True)
+    failed = [name for name, f in figures.items() if f["passed"] is False]
+    shown_no_worse = overall_figures["passed"] is True
+    proven_worse = overall_figures["upper_bound"] < -config.margin
+    verdict: Verdict
+    if shown_no_worse or proven_worse or overall.n >= config.min_slice_items:
+        if not shown_no_worse:
+            failed.insert(0, "overall")
+        verdict = "failed" if failed else "passed"
+        reason = (
+            f"worse than {stable_version} beyond the margin on: {', '.join(failed)}"
+            if failed
+            else f"no worse than {stable_version} beyond the margin overall and on every "
+            "judged slice"
+        )
+    else:
+        verdict, failed = "not_run", []
+        reason = (
+            f"inconclusive on only {overall.n} items neither version fitted on (at least "
+            f"{config.min_slice_items} are needed to fail a candidate that is not shown "
+            f"worse than {stable_version}): the online canary decides"
+        )
+    return verdict, reason, failed

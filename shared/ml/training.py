@@ -32,7 +32,14 @@ from shared.ml.data import (
     split,
 )
 from shared.ml.evaluation import EvalItem, EvaluationReport, evaluate
-from shared.ml.gate import GateConfig, not_run, run_gate
+from shared.ml.gate import (
+    FITTED_ARTIFACT,
+    GateConfig,
+    fitted_texts_json,
+    not_run,
+    run_gate,
+)
+from shared.ml.gate import unseen_by as gate_unseen_by
 from shared.ml.gold import GoldSet, add_to_training, golden_items
 from shared.ml.model_card import render_model_card
 from shared.ml.onnx_export import ParityReport, assert_parity, export_onnx
@@ -185,14 +192,17 @@ def train(
         confidence=settings.gate_confidence,
     )
 
-    def unseen_by(stable: ModelVersion, test: Sequence[LabeledItem]) -> Sequence[LabeledItem]:
-        """The test items ``stable`` held out too: with another seed or other fractions its
-        split differs, and an item it trained on would make it look better than it is
-        (measured: a seed-7 retrain scored 0.85 against the stable's 0.96 on the seed-7
-        test split, whose items the seed-42 stable had mostly trained on)."""
+    def unseen_by(stable: Parent, test: Sequence[LabeledItem]) -> Sequence[LabeledItem]:
+        """The test items ``stable`` never fitted on: an item it trained on would make it
+        look better than it is (measured: a seed-7 retrain scored 0.85 against the
+        stable's 0.96 on the seed-7 test split, whose items the seed-42 stable had mostly
+        trained on). Versions record what they fitted on; for one registered before
+        that, the split is recomputed from its recorded seed and fractions."""
+        if stable.fitted is not None:
+            return gate_unseen_by(stable.fitted, test)
         keys = ("seed", "validation_fraction", "test_fraction")
         mine = (settings.seed, settings.validation_fraction, settings.test_fraction)
-        theirs = tuple(stable.params.get(key) for key in keys)
+        theirs = tuple(stable.model.params.get(key) for key in keys)
         if theirs == mine:
             return test
         seed, validation, held = theirs
@@ -215,7 +225,7 @@ def train(
                 tagger,
                 OnnxTagger(stable.onnx),
                 stable_version=stable.version,
-                test=unseen_by(stable.model, splits.test),
+                test=unseen_by(stable, splits.test),
                 golden=golden,
                 config=gate_config,
             )
@@ -246,6 +256,7 @@ def train(
             PIPELINE_ARTIFACT: _dump(pipeline),
             VOCABULARY_ARTIFACT: _vocabulary_json(pipeline),
             "splits.json": _splits_json(splits),
+            FITTED_ARTIFACT: fitted_texts_json([*splits.train, *splits.validation]),
             **_render_report(report, context),
             "model_card.md": card.encode(),
         }

@@ -74,7 +74,7 @@ def test_train_predict_list_show_promote(
     for a, b in zip(lines, map(json.loads, sk.read_text().splitlines()), strict=True):
         assert a.get("tag") == b.get("tag")
 
-    more = write_rows(tmp_path / "more.csv", synthetic_rows(per_tag=40, seed=1))
+    more = write_rows(tmp_path / "more.csv", synthetic_rows(per_tag=80, seed=1, mark=" more"))
     second = train(env, more)
     listed = json.loads(run(env, "model", "list", "--json").stdout)
     assert [(v["version"], v["status"]) for v in listed] == [

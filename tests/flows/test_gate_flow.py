@@ -125,7 +125,7 @@ def test_retrains_are_gated_and_rolled_out_or_rejected_with_no_command_typed(
     stack: Stack,
 ) -> None:
     # Registered while the rollout service is down: its announcement is missed.
-    missed = stack.train("b.csv", synthetic_rows(60, seed=1))
+    missed = stack.train("b.csv", synthetic_rows(100, seed=1, mark=" take 1"))
     assert stack.show(missed)["gate"]["verdict"] == "passed"
     stack.rollout.start("/readyz")
     first = until(
@@ -138,7 +138,7 @@ def test_retrains_are_gated_and_rolled_out_or_rejected_with_no_command_typed(
     assert stack.show(missed)["status"] == "canary"
 
     # A worse retrain (labels shuffled) is announced, fails the gate and is rejected.
-    worse = stack.train("c.csv", shuffled(synthetic_rows(60, seed=2)))
+    worse = stack.train("c.csv", shuffled(synthetic_rows(100, seed=2, mark=" take 2")))
     shown = until(
         lambda: (s := stack.show(worse))["status"] == "rejected" and s,
         within=30,
@@ -150,7 +150,7 @@ def test_retrains_are_gated_and_rolled_out_or_rejected_with_no_command_typed(
 
     # The operator ends the first rollout; the next sound retrain starts on its event.
     stack.tagstream("rollout", "abort")
-    sound = stack.train("d.csv", synthetic_rows(60, seed=3))
+    sound = stack.train("d.csv", synthetic_rows(100, seed=3, mark=" take 3"))
     newest = until(
         lambda: (r := stack.rollouts()[0])["version"] == sound and r,
         within=30,

@@ -134,6 +134,17 @@ async def test_candidates_without_a_current_passed_gate_are_left_to_operators(
         assert registry.get(version).status is ModelStatus.CANDIDATE
 
 
+async def test_an_inconclusive_gate_leaves_the_decision_to_the_canary(
+    auto: AutoStart, registry: ModelRegistry, store: RolloutStore
+) -> None:
+    version = register(registry, "few-items", gate(registry, "not_run") | {"inconclusive": True})
+    assert await auto.reconcile() == [f"{version} started"]
+    assert registry.traffic().canary == version
+    active = store.active()
+    assert active is not None
+    assert active.reason.startswith("started automatically: offline gate inconclusive")
+
+
 async def test_only_the_newest_passed_candidate_starts(
     auto: AutoStart, registry: ModelRegistry
 ) -> None:

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from shared.ml.gate import GateConfig, PairedSlice
+from shared.ml.data import LabeledItem
+from shared.ml.gate import (
+    GateConfig,
+    PairedSlice,
+    fitted_texts_json,
+    judge,
+    read_fitted_texts,
+    unseen_by,
+)
 
 CONFIG = GateConfig(margin=0.05, min_slice_items=30, confidence=0.95)
 
@@ -47,3 +55,35 @@ def test_small_slices_are_reported_but_not_judged() -> None:
     assert figures["judged"] is False
     assert figures["passed"] is None
     assert figures["n"] == 15
+
+
+def test_too_few_items_overall_leave_the_verdict_to_an_operator_unless_proven_worse() -> None:
+    # 20 identical answers cannot show non-inferiority, but neither do they show harm.
+    verdict, reason, failed = judge(table(20, 0, 0, 0), {}, CONFIG, "v1")
+    assert (verdict, failed) == ("not_run", [])
+    assert "only 20 items" in reason
+    # 29 are still too few for the bound to clear; 80 clear it, below min_slice_items too.
+    assert judge(table(29, 0, 0, 0), {}, CONFIG, "v1")[0] == "not_run"
+    assert judge(table(80, 0, 0, 0), {}, GateConfig(0.05, 100, 0.95), "v1")[0] == "passed"
+    # 20 items where the candidate is wrong on 15 the stable gets right: proven worse.
+    verdict, reason, failed = judge(table(5, 0, 15, 0), {}, CONFIG, "v1")
+    assert (verdict, failed) == ("failed", ["overall"])
+    assert "worse than v1" in reason
+
+
+def test_enough_items_are_judged_overall_and_per_slice() -> None:
+    slices = {"tag:mlops": table(10, 0, 30, 0), "tag:other": table(160, 0, 0, 0)}
+    verdict, _, failed = judge(table(170, 0, 30, 0), slices, CONFIG, "v1")
+    assert (verdict, failed) == ("failed", ["overall", "tag:mlops"])
+    verdict, reason, failed = judge(
+        table(200, 0, 0, 0), {"tag:other": table(200, 0, 0, 0)}, CONFIG, "v1"
+    )
+    assert (verdict, failed) == ("passed", [])
+    assert "no worse than v1" in reason
+
+
+def test_unseen_by_keeps_only_texts_the_version_never_fitted_on() -> None:
+    seen, unseen = LabeledItem("1", "Seen", "d", "other"), LabeledItem("2", "New", "d", "other")
+    fitted = read_fitted_texts(fitted_texts_json([seen]))
+    renamed = LabeledItem("99", "Seen", "d", "other")  # same text under another id
+    assert unseen_by(fitted, [seen, unseen, renamed]) == [unseen]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from shared.ml import training
 from shared.ml.data import LabeledItem
+from shared.ml.gate import FITTED_ARTIFACT
 from shared.ml.gold import GoldSet, golden_items
 from shared.registry import ModelRegistry
 from shared.settings import Settings
@@ -110,3 +111,23 @@ def test_a_candidate_split_by_another_seed_is_judged_only_on_items_stable_held_o
     own_test = {i.id for i in candidate.splits.test}
     assert gate["test_items"] == len(held_out & own_test)
     assert gate["test_items"] < len(own_test)  # the seeds' splits do differ
+
+
+def test_a_candidate_trained_on_other_data_is_judged_only_on_texts_stable_never_fitted_on(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """Same seed, another CSV (the stable's rows and more): the splits differ, so many of
+    the candidate's test items were in the stable version's training split."""
+    rows = synthetic_rows(60)
+    stable = training.train(settings, data_location=data(tmp_path, "a.csv", rows))
+    more = [{**r, "id": str(1000 + i)} for i, r in enumerate(synthetic_rows(60, seed=5))]
+    candidate = training.train(settings, data_location=data(tmp_path, "b.csv", rows + more))
+
+    with ModelRegistry.open(settings) as registry:
+        assert FITTED_ARTIFACT in registry.get(stable.version.version).artifacts
+    fitted = {i.text for i in (*stable.splits.train, *stable.splits.validation)}
+    unseen = [i for i in candidate.splits.test if i.text not in fitted]
+    assert 0 < len(unseen) < len(candidate.splits.test)
+    gate = candidate.version.gate
+    assert gate is not None
+    assert gate["test_items"] == len(unseen)
