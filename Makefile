@@ -12,15 +12,19 @@ LOCK_DIR := requirements
 UV_COMPILE = $(BIN)/uv pip compile pyproject.toml --quiet --generate-hashes \
 	--python-version 3.11 $(UV_FLAGS)
 
-# Offline machines: use the local copy of the dataset when there is one.
+# One data setting for every target (run, test, bench, ...): TAGSTREAM_DATA_LOCATION when
+# set, else the copy `make data` makes, else the shared dataset beside the repository, else
+# the setting's default (the public URL). tests/fixtures/data.py follows the same rule.
 ifeq ($(origin TAGSTREAM_DATA_LOCATION),undefined)
   ifneq ($(wildcard $(LOCAL_DATA)),)
     export TAGSTREAM_DATA_LOCATION := $(LOCAL_DATA)
+  else ifneq ($(wildcard $(SHARED_DATA)),)
+    export TAGSTREAM_DATA_LOCATION := $(abspath $(SHARED_DATA))
   endif
 endif
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-chaos lint audit unit integration bench format data clean lock
+.PHONY: help run test test-chaos system lint audit unit integration bench format data clean lock docs
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -54,7 +58,10 @@ run: $(STAMP) ## Run tagstream locally: a model if none is stable, then broker, 
 	$(BIN)/tagstream model ensure
 	$(BIN)/tagstream up
 
-test: $(STAMP) lint unit integration ## Lint, then unit tests, then integration tests
+test: system $(STAMP) lint unit integration ## System packages, lint, unit tests, integration tests
+
+system: ## Install the Debian packages the tests need (as root; else print the command)
+	@deploy/dev/ensure-system.sh
 
 lint: $(STAMP) audit ## ruff, mypy, bandit, then pip-audit (audit)
 	$(BIN)/ruff check .
@@ -80,6 +87,9 @@ bench: $(STAMP) ## Benchmarks (inference, classifier throughput, end-to-end late
 	$(BIN)/python -m tests.bench.bench_inference --out bench-results
 	$(BIN)/python -m tests.bench.bench_classifier --out bench-results
 	$(BIN)/python -m tests.bench.bench_e2e --out bench-results
+
+docs: $(STAMP) ## Regenerate docs/configuration.md and docs/cli.md from the code
+	$(BIN)/python -m tagstream.docs
 
 format: $(STAMP) ## Apply ruff fixes and formatting
 	$(BIN)/ruff check --fix .

@@ -1,1 +1,6 @@
-pytest_plugins = ["tests.fixtures.db", "tests.fixtures.data", "tests.fixtures.kafka"]
+pytest_plugins = [
+    "tests.fixtures.postgres_server",
+    "tests.fixtures.db",
+    "tests.fixtures.data",
+    "tests.fixtures.kafka",
+]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import typer
 
@@ -16,9 +16,20 @@ from shared.console import err, out
 from shared.console import load_settings as load_settings_of
 
 if TYPE_CHECKING:
+    from pydantic_settings import BaseSettings
+
     from shared.settings import Settings
 
-__all__ = ["err", "load_settings", "out", "user_error_types", "user_errors"]
+B = TypeVar("B", bound="BaseSettings")
+
+__all__ = [
+    "err",
+    "load_settings",
+    "load_settings_class",
+    "out",
+    "user_error_types",
+    "user_errors",
+]
 
 
 def user_error_types() -> tuple[type[Exception], ...]:
@@ -37,6 +48,20 @@ def load_settings() -> Settings:
     from shared.settings import Settings
 
     return load_settings_of(Settings)
+
+
+def load_settings_class(settings_class: type[B]) -> B:
+    """Any settings class (the services', the clients'), or one line naming each bad
+    variable and exit code 2, worded as ``shared.console.load_settings`` words it."""
+    from pydantic import ValidationError
+
+    from shared.settings_errors import settings_problems
+
+    try:
+        return settings_class()
+    except ValidationError as exc:
+        err.print(f"[red]invalid settings:[/red] {settings_problems(exc)}", highlight=False)
+        raise typer.Exit(2) from exc
 
 
 @contextmanager

@@ -60,6 +60,12 @@ COMMANDS = {
         "tagstream.cli.dlq", "app", "Dead-letter queue: replay entries after a fix."
     ),
     "users": LazyCommand("services.review.cli", "app", "Review accounts and their API tokens."),
+    "settings": LazyCommand(
+        "tagstream.cli.show_settings",
+        "app",
+        "Effective settings: what a service or command would run with.",
+    ),
+    "items": LazyCommand("tagstream.cli.items", "app", "Send items to ingest as a scraper would."),
     "rollout": LazyCommand(
         "tagstream.cli.rollout",
         "app",

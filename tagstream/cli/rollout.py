@@ -8,27 +8,26 @@ development key ``tagstream up`` writes to ``var/dev-admin-key`` while it runs.
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
 import typer
 from rich.table import Table
 
+from tagstream.cli.client_settings import (
+    DEV_ADMIN_KEY_FILE,
+    ClientSettings,
+    load_client_settings,
+)
 from tagstream.cli.common import err, out
 
 app = typer.Typer(help="Canary rollouts of model versions, decided by Prometheus metrics.")
-DEFAULT_URL = "http://127.0.0.1:8005"
-DEV_ADMIN_KEY_FILE = Path("var/dev-admin-key")
 
 
-def _admin_key() -> str:
-    key = os.environ.get("TAGSTREAM_ROLLOUT_ADMIN_KEY")
+def _admin_key(settings: ClientSettings) -> str:
+    key = settings.admin_key()
     if key:
         return key
-    if DEV_ADMIN_KEY_FILE.is_file():
-        return DEV_ADMIN_KEY_FILE.read_text().strip()
     err.print(
         "[red]error:[/red] no admin key: set TAGSTREAM_ROLLOUT_ADMIN_KEY (one of the "
         "rollout service's TAGSTREAM_ROLLOUT_ADMIN_KEYS), or run `tagstream up`, which "
@@ -38,8 +37,9 @@ def _admin_key() -> str:
 
 
 def _call(method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-    url = os.environ.get("TAGSTREAM_ROLLOUT_URL", DEFAULT_URL).rstrip("/")
-    headers = {"Authorization": f"Bearer {_admin_key()}"}
+    settings = load_client_settings()
+    url = settings.rollout_url.rstrip("/")
+    headers = {"Authorization": f"Bearer {_admin_key(settings)}"}
     try:
         response = httpx.request(method, url + path, json=body, headers=headers, timeout=15)
     except httpx.HTTPError as exc:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import io
 import json
 import os
 import platform
@@ -46,16 +47,13 @@ from shared.kafka import Output, create_producer, ensure_topics
 from shared.kafka.batch import Output as _Output
 from shared.kafka.batch import Record, produce_all
 from shared.messages import ContentItem
+from shared.ml.data import read_text
 from shared.ml.training import train
 from shared.registry import ModelRegistry
 from tagstream.local.broker import EmbeddedBroker
+from tests.fixtures.data import data_location
 from tests.fixtures.db import migrated
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DATA_CANDIDATES = (
-    REPO_ROOT / "data" / "madewithml-dataset.csv",
-    REPO_ROOT.parent / "shared" / "datasets" / "madewithml-dataset.csv",
-)
 TARGET_ITEMS_PER_S = 5000
 SEED = 42
 
@@ -102,9 +100,8 @@ class _TimedRunner(ClassifierRunner):
             self.stop.set()
 
 
-def load_items(location: Path, n: int) -> list[ContentItem]:
-    with location.open(encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
+def load_items(location: str, n: int) -> list[ContentItem]:
+    rows = list(csv.DictReader(io.StringIO(read_text(location))))
     rng = random.Random(SEED)
     now = datetime.now(UTC)
     items = []
@@ -178,7 +175,7 @@ async def bench(args: argparse.Namespace, bootstrap: str, workdir: Path) -> dict
         classifier_batch_max_items=args.batch,
         classifier_batch_max_wait_ms=args.wait_ms,
     )
-    version = train(settings, data_location=str(args.data)).version
+    version = train(settings, data_location=args.data).version
     items = load_items(args.data, args.items)
     await ensure_topics(settings)
     producer = create_producer(settings)
@@ -255,10 +252,11 @@ def markdown(report: dict[str, object]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    default_data = os.environ.get("TAGSTREAM_DATA_LOCATION") or next(
-        (str(p) for p in DATA_CANDIDATES if p.is_file()), str(DATA_CANDIDATES[0])
+    parser.add_argument(
+        "--data",
+        default=data_location(),
+        help="labeled CSV (path or URL); default: the data setting",
     )
-    parser.add_argument("--data", type=Path, default=Path(default_data), help="labeled CSV")
     parser.add_argument("--out", type=Path, default=Path("bench-results"), help="report folder")
     parser.add_argument("--items", type=int, default=20_000, help="items to pre-produce")
     parser.add_argument("--runs", type=int, default=3, help="runs (one consumer group each)")

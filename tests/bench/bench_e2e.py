@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import io
 import itertools
 import json
 import os
@@ -29,13 +30,13 @@ from rich.console import Console
 from shared.kafka import client_options, ensure_topics
 from shared.messages import Classification
 from shared.ml import training
+from shared.ml.data import read_text
 from shared.settings import Settings
 from tagstream.local.broker import EmbeddedBroker
+from tests.fixtures.data import data_location
 from tests.fixtures.db import migrated
 from tests.fixtures.services import ServiceProcess, port, running, service_env
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_DATA = REPO_ROOT / "data" / "madewithml-dataset.csv"
 KEY = "bench-key"
 TARGET_P99_MS = 50.0
 IDLE_CONNECTION_SECONDS = 2.0
@@ -217,7 +218,7 @@ def windows(
 
 
 async def run(
-    data: Path,
+    data: str,
     rate: float,
     seconds: float,
     out: Path,
@@ -234,7 +235,7 @@ async def run(
             database_url=migrated(f"sqlite:///{work / 'db.sqlite'}"),
         )
         await ensure_topics(settings)
-        version = training.train(settings, data_location=str(data)).version
+        version = training.train(settings, data_location=data).version
         env = service_env(
             settings,
             TAGSTREAM_INGEST_API_KEYS=KEY,
@@ -244,8 +245,7 @@ async def run(
         )
         ingest = ServiceProcess("ingest", env, int(env["TAGSTREAM_INGEST_PORT"]), work)
         classifier = ServiceProcess("classifier", env, int(env["TAGSTREAM_CLASSIFIER_PORT"]), work)
-        with data.open(newline="", encoding="utf-8") as handle:
-            rows = list(csv.DictReader(handle))
+        rows = list(csv.DictReader(io.StringIO(read_text(data))))
         with running(ingest.start("/readyz"), classifier.start("/readyz", timeout=120)):
             seen: dict[str, float] = {}
             stop = asyncio.Event()
@@ -369,8 +369,11 @@ def write_report(out: Path, report: dict[str, object]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    default = os.environ.get("TAGSTREAM_DATA_LOCATION", str(DEFAULT_DATA))
-    parser.add_argument("--data", type=Path, default=Path(default))
+    parser.add_argument(
+        "--data",
+        default=data_location(),
+        help="labeled CSV (path or URL); default: the data setting",
+    )
     parser.add_argument("--out", type=Path, default=Path("bench-results"))
     parser.add_argument("--rate", type=float, default=200.0, help="offered items per second")
     parser.add_argument("--seconds", type=float, default=60.0, help="how long to offer load")

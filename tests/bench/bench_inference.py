@@ -26,7 +26,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import httpx
 import numpy as np
 import onnxruntime
 import sklearn
@@ -37,13 +36,13 @@ from skl2onnx.common.data_types import StringTensorType
 from sklearn.pipeline import Pipeline
 
 from shared.ml.config import ModelConfig
+from shared.ml.data import read_text
 from shared.ml.onnx_export import ParityReport, check_parity, export_onnx
 from shared.ml.pipeline import build_pipeline
 from shared.serving.onnx_tagger import OnnxTagger
 from shared.serving.text import prepare_text
+from tests.fixtures.data import data_location
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_DATA = REPO_ROOT.parent / "shared" / "datasets" / "madewithml-dataset.csv"
 BATCH_SIZES = (1, 64, 1024)
 ROUNDS = {1: 2000, 64: 500, 1024: 100}
 WARMUP_ROUNDS = 5
@@ -72,11 +71,7 @@ class BatchResult:
 
 def load_examples(location: str) -> tuple[list[str], list[str]]:
     """Prepared texts and tags of the labeled CSV (path or http(s) URL)."""
-    if location.startswith(("http://", "https://")):
-        content = httpx.get(location, follow_redirects=True, timeout=60).text
-    else:
-        content = Path(location).read_text(encoding="utf-8")
-    rows = list(csv.DictReader(io.StringIO(content)))
+    rows = list(csv.DictReader(io.StringIO(read_text(location, timeout=60))))
     texts = [prepare_text(row["title"] or "", row.get("description")) for row in rows]
     return texts, [row["tag"] for row in rows]
 
@@ -278,8 +273,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument(
         "--data",
-        default=os.environ.get("TAGSTREAM_DATA_LOCATION", str(DEFAULT_DATA)),
-        help="labeled CSV (path or URL); default $TAGSTREAM_DATA_LOCATION or the shared copy",
+        default=data_location(),
+        help="labeled CSV (path or URL); default: the data setting",
     )
     parser.add_argument("--out", type=Path, default=Path("bench-results"), help="report folder")
     parser.add_argument("--threads", type=int, default=1, help="ONNX Runtime intra-op threads")

@@ -39,7 +39,7 @@ def test_command_help_imports_no_training_stack(args: tuple[str, ...]) -> None:
 def eager_app() -> typer.Typer:
     """The CLI as it was built before it went lazy: every module imported up front."""
     from services.review import cli as users
-    from tagstream.cli import db, dlq, model, rollout, topics, up
+    from tagstream.cli import db, dlq, items, model, rollout, show_settings, topics, up
 
     eager = typer.Typer(
         name="tagstream",
@@ -52,6 +52,8 @@ def eager_app() -> typer.Typer:
     eager.add_typer(topics.app, name="topics")
     eager.add_typer(dlq.app, name="dlq")
     eager.add_typer(users.app, name="users")
+    eager.add_typer(show_settings.app, name="settings")
+    eager.add_typer(items.app, name="items")
     eager.add_typer(rollout.app, name="rollout")
     eager.command("up")(up.up)
     eager.callback()(main)  # the root's own options (--version)

@@ -11,14 +11,14 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
-#: tool -> the Debian package that provides it (.ci/run installs these)
+#: tool -> the Debian package that provides it (`make system` installs these)
 PACKAGES = {"promtool": "prometheus", "kubectl": "kubernetes-client"}
 
 
 def tool(name: str) -> str:
     found = shutil.which(name)
     if found is None:
-        pytest.fail(f"{name} is not installed: apt-get install {PACKAGES[name]} (see .ci/run)")
+        pytest.fail(f"{name} is not installed: apt-get install {PACKAGES[name]} (or `make system`)")
     return found
 
 
