@@ -20,7 +20,7 @@ ifeq ($(origin TAGSTREAM_DATA_LOCATION),undefined)
 endif
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint unit integration bench format data clean lock
+.PHONY: help run demo test lint unit integration bench format data clean lock
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -53,6 +53,11 @@ run: $(STAMP) ## Run tagstream locally: a model if none is stable, then broker, 
 	$(BIN)/tagstream db upgrade
 	$(BIN)/tagstream model ensure
 	$(BIN)/tagstream up
+
+# DEMO_ARGS= (empty) for the full run, --bad-candidate to add a shuffled-label candidate.
+DEMO_ARGS ?= --fast
+demo: $(STAMP) ## The data flywheel on the dataset, with a control run -> var/demo/report.html
+	$(BIN)/tagstream demo --out var/demo $(DEMO_ARGS)
 
 test: $(STAMP) lint unit integration ## Lint, then unit tests, then integration tests
 
