@@ -19,6 +19,7 @@ import json
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -58,6 +59,9 @@ class Tally:
     wrong_labels: int = 0
     reports: int = 0
     posts_by_item: dict[str, Post] = field(default_factory=dict)
+    stream_started_at: str | None = None
+    stream_ended_at: str | None = None
+    """UTC ISO times of the first and the last post (the replay's span)."""
 
     def decided(self) -> int:
         return sum(1 for item in self.item_ids.values() if item in self.decisions)
@@ -97,6 +101,7 @@ async def replay(
     """Post every post in order, the ``n``-th at ``n / items_per_second`` seconds."""
     loop = asyncio.get_running_loop()
     start = loop.time()
+    tally.stream_started_at = utc_now()
     headers = {"Authorization": f"Bearer {key}"}
     for index, post in enumerate(posts):
         delay = start + index / items_per_second - loop.time()
@@ -124,6 +129,11 @@ async def replay(
             log.warning("demo_post_rejected", status=response.status_code, body=response.text)
         if on_post is not None:
             on_post()
+    tally.stream_ended_at = utc_now()
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat()
 
 
 async def watch_decisions(

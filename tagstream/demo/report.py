@@ -18,6 +18,7 @@ import json
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -177,6 +178,9 @@ def build_report(
     found = stream_windows(posts, window_count, outcomes)
     later = len(found) // 2
     decided = [e for e in (rollout_entry(r) for r in rollouts) if e is not None]
+    ended = (runs.get("loop") or {}).get("stream_ended_at")
+    for entry in decided:  # no traffic after the stream: such a decision says little
+        entry["after_stream"] = later_than(entry["decided_at"], ended)
     rejected = [rejected_entry(v) for v in versions if v.get("status") == "rejected"]
     ordered = sorted(
         [*decided, *rejected], key=lambda r: str(r.get("decided_at") or r.get("started_at"))
@@ -202,6 +206,13 @@ def build_report(
         ],
         "runs": dict(runs),
     }
+
+
+def later_than(moment: Any, reference: Any) -> bool:
+    """Whether ISO time ``moment`` is after ``reference`` (False when either is missing)."""
+    if not moment or not reference:
+        return False
+    return datetime.fromisoformat(str(moment)) > datetime.fromisoformat(str(reference))
 
 
 def write_json(report: Mapping[str, Any], path: Path) -> Path:

@@ -64,6 +64,8 @@ class RunResult:
             "versions": [v["version"] for v in self.versions],
             "bad_candidate": self.bad_candidate,
             "duration_seconds": round(self.duration_seconds, 1),
+            "stream_started_at": self.tally.stream_started_at,
+            "stream_ended_at": self.tally.stream_ended_at,
         }
 
 
