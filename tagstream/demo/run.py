@@ -41,6 +41,7 @@ class RunResult:
     duration_seconds: float
     folder: Path
     bad_candidate: str | None = None
+    ports: dict[str, int] = field(default_factory=dict)
 
     def outcomes(self, posts: Sequence[Post]) -> list[Outcome | None]:
         found: list[Outcome | None] = []
@@ -53,6 +54,7 @@ class RunResult:
     def summary(self) -> dict[str, Any]:
         return {
             "folder": str(self.folder),
+            "ports": self.ports,
             "items_posted": len(self.tally.item_ids),
             "duplicates": self.tally.duplicates,
             "decided": self.tally.decided(),
@@ -124,12 +126,13 @@ def prepare(
     system.start_broker()
     first = system.train(data)
     tokens = [system.add_reviewer(f"demo-reviewer-{n + 1}") for n in range(settings.demo_reviewers)]
+    password = system.add_watcher()
     system.start_services()
     ports = ", ".join(f"{k} {v}" for k, v in system.ports.items())
     err.print(f"  first model {first}; ports: {ports}", highlight=False)
     err.print(
-        f"  review page {system.url('review')}/review · prometheus "
-        f"{system.url('prometheus')}/graph · logs {system.log_dir}",
+        f"  review page {system.url('review')}/admin (log in as demo-admin, password "
+        f"{password}) · prometheus {system.url('prometheus')}/graph · logs {system.log_dir}",
         highlight=False,
     )
     bad = None
@@ -188,6 +191,7 @@ def run_both(
                 time.monotonic() - run.started,
                 system.folder,
                 run.bad_candidate,
+                dict(system.ports),
             )
         return results
     finally:

@@ -148,6 +148,12 @@ class DemoSystem:
         """A reviewer account; its API token."""
         return self.tagstream("users", "add", name, "--role", "reviewer").strip().splitlines()[-1]
 
+    def add_watcher(self, name: str = "demo-admin") -> str:
+        """An admin account a person logs in with to watch the queue; its password."""
+        password = secrets.token_urlsafe(9)
+        self.tagstream("users", "add", name, "--role", "admin", "--password-stdin", stdin=password)
+        return password
+
     def start_services(self, timeout: float = 180.0) -> None:
         """Prometheus and the five services under the supervisor, once each answers ready."""
         env = self.env()
@@ -166,9 +172,11 @@ class DemoSystem:
                 "no prometheus installed: rollouts cannot be decided "
                 f"({embedded_prometheus.INSTALL_HINT})"
             )
+        # Kept before it starts anything: a Ctrl-C between two spawns still stops the first.
         self.supervisor = Supervisor(
             [prometheus, *specs], log_dir=self.log_dir, policy=RestartPolicy(), stop_timeout=15
-        ).start()
+        )
+        self.supervisor.start()
         self.wait_ready(timeout)
 
     def wait_ready(self, timeout: float) -> None:
