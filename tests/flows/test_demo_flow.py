@@ -20,17 +20,18 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.fixtures.data import dataset_path
-
 pytestmark = [pytest.mark.kafka, pytest.mark.prometheus, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOT = REPO / "docs" / "images" / "flywheel-report.png"
+MARKER_PREFIX = "tagstream-demo-test"
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 #: A shorter stream than --fast replays, and retraining after fewer labels: the loop
@@ -44,9 +45,14 @@ SHORT = {
 }
 
 
-def demo_env(**extra: str) -> dict[str, str]:
+def demo_env(marker: str, data: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TAGSTREAM_")}
-    return {**env, "TAGSTREAM_DATA_LOCATION": str(dataset_path()), **SHORT, **extra}
+    return {
+        **env,
+        "TAGSTREAM_DATA_LOCATION": str(data),
+        **SHORT,
+        "DEMO_TEST_MARKER": marker,
+    }
 
 
 def demo_command(out: Path, *flags: str) -> list[str]:
@@ -61,36 +67,47 @@ def listening(port: int) -> bool:
         return False
 
 
-def processes_mentioning(text: str) -> list[str]:
-    """Command lines of running processes that name ``text`` (Prometheus names its folder)."""
+def processes_marked(marker: str) -> list[str]:
+    """Command lines of running processes whose environment holds ``marker``.
+
+    The demo's every child (broker, Prometheus, services, training) inherits the
+    environment it was started with, so a variable set only for it finds them all.
+    """
     found = []
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+    for proc in Path("/proc").glob("[0-9]*"):
         try:
-            line = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
+            if marker.encode() in (proc / "environ").read_bytes():
+                found.append((proc / "cmdline").read_bytes().replace(b"\0", b" ").decode())
+        except OSError:  # gone meanwhile, or not ours to read
             continue
-        if text in line and "pytest" not in line:
-            found.append(line)
     return found
 
 
+@dataclass(frozen=True)
+class Demo:
+    out: Path
+    report: dict[str, Any]
+    marker: str
+
+
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+def demo(tmp_path_factory: pytest.TempPathFactory, dataset_path: Path) -> Demo:
     out = tmp_path_factory.mktemp("demo")
+    marker = f"{MARKER_PREFIX}-{uuid.uuid4()}"
     done = subprocess.run(
         demo_command(out, "--fast", "--bad-candidate"),
-        env=demo_env(),
+        env=demo_env(marker, dataset_path),
         capture_output=True,
         text=True,
         timeout=900,
         check=False,
     )
     assert done.returncode == 0, done.stderr[-5000:]
-    return out, json.loads((out / "report.json").read_text())
+    return Demo(out, json.loads((out / "report.json").read_text()), marker)
 
 
-def test_the_loop_closed_and_the_report_holds_both_runs(demo: tuple[Path, dict[str, Any]]) -> None:
-    out, report = demo
+def test_the_loop_closed_and_the_report_holds_both_runs(demo: Demo) -> None:
+    out, report = demo.out, demo.report
     loop, control = report["runs"]["loop"], report["runs"]["control"]
     # Labels stored: the simulated reviewers' labels are gold in the loop's store.
     assert loop["labels"] > 0
@@ -132,13 +149,14 @@ def test_the_loop_closed_and_the_report_holds_both_runs(demo: tuple[Path, dict[s
     # Nothing of it left running.
     for run in (loop, control):
         assert not [name for name, port in run["ports"].items() if listening(port)]
-    assert not processes_mentioning(str(out))
+    assert not processes_marked(demo.marker)
 
 
-def test_ctrl_c_stops_every_process_of_the_demo(tmp_path: Path) -> None:
+def test_ctrl_c_stops_every_process_of_the_demo(tmp_path: Path, dataset_path: Path) -> None:
+    marker = f"{MARKER_PREFIX}-{uuid.uuid4()}"
     demo = subprocess.Popen(
         demo_command(tmp_path),
-        env=demo_env(),
+        env=demo_env(marker, dataset_path),
         stderr=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         text=True,
@@ -162,10 +180,10 @@ def test_ctrl_c_stops_every_process_of_the_demo(tmp_path: Path) -> None:
     assert demo.returncode == 130, rest
     assert "interrupted" in rest
     assert not [p for p in ports if listening(p)]
-    assert not processes_mentioning(str(tmp_path))
+    assert not processes_marked(marker)
 
 
-def test_screenshot_of_the_report(demo: tuple[Path, dict[str, Any]]) -> None:
+def test_screenshot_of_the_report(demo: Demo) -> None:
     """The README's picture of the report, taken by headless Chromium (never skipped)."""
     missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not Path(path).exists()]
     if missing:
@@ -177,7 +195,7 @@ def test_screenshot_of_the_report(demo: tuple[Path, dict[str, Any]]) -> None:
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
-    out, _ = demo
+    out = demo.out
     profile = Path(tempfile.mkdtemp(prefix="tagstream-chromium-"))
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
