@@ -67,7 +67,7 @@ def test_windows_hold_both_runs_in_time_order_and_skip_undecided_items() -> None
     assert [w["loop"]["items"] for w in found] == [3, 1]
     assert [w["control"]["accuracy"] for w in found] == [0.0, 0.0]
     assert found[1]["loop"]["accuracy"] == 1.0
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="4 outcomes for 5 posts"):
         stream_windows(stream, 2, {"loop": loop[:4]})
 
 
@@ -134,9 +134,7 @@ def test_the_report_holds_the_contract_fields() -> None:
     ]
     promoted = built["rollouts"][1]
     assert [a["step"] for a in promoted["analyses"]] == ["shadow", "100%"]  # oldest first
-    assert promoted["analyses"][0]["metrics"]["shadow_agreement"]["values"] == {
-        "agreement": 0.93
-    }
+    assert promoted["analyses"][0]["metrics"]["shadow_agreement"]["values"] == {"agreement": 0.93}
     assert promoted["after_stream"] is True
     assert built["unfinished_rollouts"] == [{"version": "v3", "state": "shadow"}]
     assert [(v["version"], v["parent"], v["gold_labels"]) for v in built["lineage"]] == [
@@ -160,4 +158,6 @@ def test_json_and_html_are_written(tmp_path: Path) -> None:
     assert saved["windows"] == built["windows"]
     page = write_html(built, tmp_path / "report.html").read_text()
     assert page.count("data:image/png;base64,") == 4
-    assert V2 in page and "promoted" in page and "rejected" in page
+    assert V2 in page
+    assert "promoted" in page
+    assert "rejected" in page

@@ -17,7 +17,8 @@ def test_fast_replaces_defaults_but_not_what_the_environment_sets(
     assert fast.demo_rollout_steps == ("shadow", "100")
     assert fast.demo_reviewer_seconds_per_item == FAST["demo_reviewer_seconds_per_item"]
     full = demo_settings(fast=False)
-    assert full.demo_reviewer_seconds_per_item == DemoSettings.model_fields[
-        "demo_reviewer_seconds_per_item"
-    ].default
+    assert (
+        full.demo_reviewer_seconds_per_item
+        == DemoSettings.model_fields["demo_reviewer_seconds_per_item"].default
+    )
     assert full.demo_items_per_second == 2.5

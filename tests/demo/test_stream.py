@@ -35,7 +35,7 @@ def test_windows_cut_the_stream_into_consecutive_near_equal_parts(
 
 def test_no_items_no_windows_and_no_window_count_is_refused() -> None:
     assert windows(5, 0) == []
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="at least one window"):
         windows(0, 10)
 
 
@@ -58,7 +58,7 @@ def test_the_first_model_gets_the_earliest_share_and_the_stream_the_rest() -> No
     assert [p.id for p in stream.replay] == [str(n) for n in range(5, 20)]
     assert max(p.created_on for p in stream.first) < min(p.created_on for p in stream.replay)
     assert len(split_stream(posts, 0.25, max_items=4).replay) == 4
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="leaves no posts"):
         split_stream(posts[:1], 0.5)
 
 
