@@ -21,6 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from shared.console import err
 from shared.settings import Settings
 from tagstream.demo.actors import Reviewer, Tally, end_users, replay, watch_decisions
+from tagstream.demo.collect import fetch_rollouts, gold_labels, registry_versions
 from tagstream.demo.report import Outcome
 from tagstream.demo.settings import DemoSettings
 from tagstream.demo.stream import Post, Stream, shuffled_labels, write_posts
@@ -327,42 +328,3 @@ async def watch_rollouts(
                 state["rollout"] = found[0]["state"]
                 state["version"] = found[0]["version"]
         await asyncio.sleep(1.0)
-
-
-def fetch_rollouts(system: DemoSystem) -> list[dict[str, Any]]:
-    response = httpx.get(
-        f"{system.url('rollout')}/v1/rollouts",
-        headers={"Authorization": f"Bearer {system.admin_key}"},
-        timeout=15,
-    )
-    response.raise_for_status()
-    found: list[dict[str, Any]] = response.json()["rollouts"]
-    return found
-
-
-def registry_versions(system: DemoSystem, model_name: str) -> list[dict[str, Any]]:
-    """Every version of the run's registry, as ``tagstream model show --json`` has it."""
-    from shared.db.session import make_engine
-    from shared.registry import ModelRegistry
-
-    engine = make_engine(system.database_url)
-    try:
-        registry = ModelRegistry(engine, system.registry_dir, model_name)
-        return [
-            v.model_dump(mode="json", exclude={"model_card", "artifacts"})
-            for v in sorted(registry.list_versions(), key=lambda v: v.created_at)
-        ]
-    finally:
-        engine.dispose()
-
-
-def gold_labels(system: DemoSystem, settings: DemoSettings) -> int:
-    """Gold labels the run's feedback store holds (what a retrain would learn from)."""
-    from services.feedback.repository import FeedbackStore
-    from shared.db.session import make_engine
-
-    engine = make_engine(system.database_url)
-    try:
-        return FeedbackStore(engine, settings.approved_tags).gold_count()
-    finally:
-        engine.dispose()
