@@ -102,6 +102,8 @@ class Prepared:
     system: DemoSystem
     reviewers: list[Reviewer]
     started: float
+    bad_data: Path | None = None
+    """Shuffled-label training data, registered a tenth into the stream (--bad-candidate)."""
     bad_candidate: str | None = None
     tally: Tally = field(default_factory=Tally)
 
@@ -136,11 +138,10 @@ def prepare(
         f"{password}) · prometheus {system.url('prometheus')}/graph · logs {system.log_dir}",
         highlight=False,
     )
-    bad = None
-    if bad_candidate:
+    bad_data = None
+    if bad_candidate:  # trained once the stream flows: its canary must meet traffic
         shuffled = shuffled_labels(stream.first, settings.seed)
-        bad = system.train(write_posts(folder / "shuffled-labels.csv", shuffled))
-        err.print(f"  bad candidate {bad} (shuffled labels) registered", highlight=False)
+        bad_data = write_posts(folder / "shuffled-labels.csv", shuffled)
     reviewers = [
         Reviewer(
             f"demo-reviewer-{n + 1}",
@@ -152,7 +153,7 @@ def prepare(
         )
         for n, token in enumerate(tokens)
     ]
-    return Prepared(name, system, reviewers, started, bad)
+    return Prepared(name, system, reviewers, started, bad_data=bad_data)
 
 
 def run_both(
@@ -238,8 +239,13 @@ async def drive(
             f"rollout {state['rollout']}"
         )
 
+    posted = [0]
+
     def advance() -> None:
         system.check()
+        posted[0] += 1
+        if run.bad_data is not None and posted[0] == max(len(posts) // 10, 1):
+            workers.append(asyncio.create_task(register_bad(run)))
         progress.update(task, advance=1, description=describe())
 
     async with httpx.AsyncClient(timeout=30) as client:
@@ -273,7 +279,7 @@ async def drive(
                 settings.demo_items_per_second,
                 advance,
             )
-            await settle(system, settings, tally, reviewers, reports, state, progress, task)
+            await settle(run, settings, reports, state, progress, task)
             progress.update(task, description=describe())
         finally:
             for worker in workers:
@@ -283,11 +289,20 @@ async def drive(
                     await worker
 
 
+async def register_bad(run: Prepared) -> None:
+    """Train and register the shuffled-label candidate (started a tenth into the stream).
+
+    Before the stream its canary would meet no traffic and be rolled back for that alone;
+    during it the gate or the rollout's analyses judge it on the items flowing.
+    """
+    assert run.bad_data is not None
+    run.bad_candidate = await run.system.train_async(run.bad_data)
+    err.print(f"  bad candidate {run.bad_candidate} (shuffled labels) registered", highlight=False)
+
+
 async def settle(
-    system: DemoSystem,
+    run: Prepared,
     settings: DemoSettings,
-    tally: Tally,
-    reviewers: list[Reviewer],
     reports: asyncio.Queue[tuple[str, Post]],
     state: dict[str, str],
     progress: Progress,
@@ -295,6 +310,7 @@ async def settle(
 ) -> None:
     """Wait (at most ``demo_settle_seconds``) for every decision, an empty review queue and
     no rollout in progress."""
+    system, tally, reviewers = run.system, run.tally, run.reviewers
     deadline = asyncio.get_running_loop().time() + settings.demo_settle_seconds
     while asyncio.get_running_loop().time() < deadline:
         system.check()
@@ -303,6 +319,7 @@ async def settle(
             and reports.empty()
             and all(r.idle for r in reviewers)
             and state["rollout"] not in ACTIVE
+            and (run.bad_data is None or run.bad_candidate is not None)
         )
         if done:
             return

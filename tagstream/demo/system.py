@@ -8,6 +8,7 @@ way out (normal end, error, Ctrl-C, SIGTERM).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import subprocess
@@ -130,6 +131,10 @@ class DemoSystem:
             text=True,
             check=False,
         )
+        return self._checked(args, done)
+
+    def _checked(self, args: tuple[str, ...], done: subprocess.CompletedProcess[str]) -> str:
+        """Log a command's outcome in commands.log; its output, or DemoError if it failed."""
         with (self.log_dir / "commands.log").open("a", encoding="utf-8") as log:
             log.write(f"$ tagstream {' '.join(args)}  (exit {done.returncode})\n")
             log.write(done.stdout[-4000:] + done.stderr[-4000:] + "\n")
@@ -139,6 +144,29 @@ class DemoSystem:
                 f"{done.stderr.strip()[-1500:]}"
             )
         return done.stdout
+
+    async def train_async(self, data: Path) -> str:
+        """``train`` without blocking the replay; cancelling it kills the training."""
+        args = ("model", "train", "--data", str(data))
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "tagstream.cli.main",
+            *args,
+            env=self.env(),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        try:
+            stdout, stderr = await process.communicate()
+        except asyncio.CancelledError:
+            process.kill()
+            await process.wait()
+            raise
+        done = subprocess.CompletedProcess(
+            args, process.returncode or 0, stdout.decode(), stderr.decode()
+        )
+        return self._checked(args, done).strip().splitlines()[-1]
 
     def train(self, data: Path) -> str:
         """``tagstream model train --data``: the version registered (and announced)."""
