@@ -24,7 +24,7 @@ ifeq ($(origin TAGSTREAM_DATA_LOCATION),undefined)
 endif
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-chaos system lint audit unit integration bench format data clean lock docs
+.PHONY: help run demo test test-chaos system lint audit unit integration bench format data clean lock docs
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -57,6 +57,11 @@ run: $(STAMP) ## Run tagstream locally: a model if none is stable, then broker, 
 	$(BIN)/tagstream db upgrade
 	$(BIN)/tagstream model ensure
 	$(BIN)/tagstream up
+
+# DEMO_ARGS= (empty) for the full run, --bad-candidate to add a shuffled-label candidate.
+DEMO_ARGS ?= --fast
+demo: $(STAMP) ## The data flywheel on the dataset, with a control run -> var/demo/report.html
+	$(BIN)/tagstream demo --out var/demo $(DEMO_ARGS)
 
 test: system $(STAMP) lint unit integration ## System packages, lint, unit tests, integration tests
 

@@ -49,6 +49,11 @@ COMMANDS = {
         "up",
         "Run the broker, the topics and every service, restarting services that crash.",
     ),
+    "demo": LazyCommand(
+        "tagstream.demo.cli",
+        "demo",
+        "Show the data flywheel: replay the dataset through a real system, with a control run.",
+    ),
     "model": LazyCommand(
         "tagstream.cli.model",
         "app",

@@ -40,6 +40,7 @@ def eager_app() -> typer.Typer:
     """The CLI as it was built before it went lazy: every module imported up front."""
     from services.review import cli as users
     from tagstream.cli import db, dlq, items, model, rollout, show_settings, topics, up
+    from tagstream.demo import cli as demo
 
     eager = typer.Typer(
         name="tagstream",
@@ -56,6 +57,7 @@ def eager_app() -> typer.Typer:
     eager.add_typer(items.app, name="items")
     eager.add_typer(rollout.app, name="rollout")
     eager.command("up")(up.up)
+    eager.command("demo")(demo.demo)
     eager.callback()(main)  # the root's own options (--version)
     return eager
 
