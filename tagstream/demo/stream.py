@@ -82,7 +82,7 @@ def windows(count: int, items: int) -> list[range]:
 def shuffled_labels(posts: Sequence[Post], seed: int) -> list[Post]:
     """The same posts with their tags shuffled among them: a deliberately bad training set."""
     tags = [p.tag for p in posts]
-    random.Random(seed).shuffle(tags)
+    random.Random(seed).shuffle(tags)  # a reproducible bad training set, not secrets  # nosec B311
     return [
         Post(p.id, p.created_on, p.title, p.description, tag)
         for p, tag in zip(posts, tags, strict=True)

@@ -123,7 +123,7 @@ class DemoSystem:
 
     def tagstream(self, *args: str, stdin: str | None = None) -> str:
         """Run a ``tagstream`` command against this run; its standard output."""
-        done = subprocess.run(
+        done = subprocess.run(  # this interpreter and our own CLI, no shell  # nosec B603
             [sys.executable, "-m", "tagstream.cli.main", *args],
             env=self.env(),
             input=stdin,
