@@ -77,7 +77,6 @@ class OutboxRelay:
         try:
             rows = await loop.run_in_executor(self._thread, self._read, session)
             if not rows:
-                await loop.run_in_executor(self._thread, session.rollback)
                 return 0
             outputs = [
                 Output(topic, key.encode(), json.dumps(payload).encode())
@@ -103,6 +102,11 @@ class OutboxRelay:
     def _read(self, session: Session) -> Sequence[tuple[int, str, str, dict[str, Any]]]:
         session.begin()
         rows = ReviewRepository(session).unsent(self._batch)
+        if not rows:
+            # Ends the transaction in this thread, without waiting for the event loop: on
+            # SQLite it holds the write lock, which every poll would otherwise keep across a
+            # loop turn, stalling labels (and any blocking caller on the loop) meanwhile.
+            session.rollback()
         return [(r.id, r.topic, r.key, dict(r.payload)) for r in rows]
 
     @staticmethod

@@ -27,6 +27,7 @@ from services.review.tables import (
     ReviewOutboxRow,
     ReviewSkipRow,
 )
+from shared.db.session import make_session_factory
 from shared.settings import Settings
 from tests.fixtures.kafka import eventually
 from tests.fixtures.offsets import topic_ends
@@ -52,7 +53,11 @@ class Review:
     tokens: dict[str, str]
 
     def rows(self) -> dict[str, list[dict[str, Any]]]:
-        with self.app.state.review_db.sessions.begin() as session:
+        # A plain (deferred) read: the service's own sessions BEGIN IMMEDIATE on SQLite, and
+        # one of those blocking the event loop would wait for the outbox relay, which holds
+        # the write lock while it produces, on that same loop.
+        engine = self.app.state.review_db.engine
+        with make_session_factory(engine).begin() as session:
             return {
                 table.__tablename__: [
                     {c.key: getattr(row, c.key) for c in table.__table__.columns}
