@@ -64,6 +64,13 @@ CATALOG: dict[str, SettingsClass] = {
         "the `tagstream` commands that call a service",
         "Command-line clients of running services",
     ),
+    "demo": SettingsClass(
+        "demo",
+        "tagstream.demo.settings",
+        "DemoSettings",
+        "`tagstream demo` (`make demo`)",
+        "The flywheel demo (`tagstream demo`)",
+    ),
 }
 
 

@@ -11,6 +11,7 @@ import pytest
 from pydantic_settings import BaseSettings
 
 import services
+import tagstream
 from tagstream.cli.up import SERVICES
 from tagstream.docs import GENERATED, stale, write
 from tagstream.docs.cli import render_cli
@@ -35,10 +36,11 @@ def test_a_changed_reference_is_found_stale_and_rewritten(tmp_path: Path) -> Non
 
 
 def all_settings_classes() -> set[type[BaseSettings]]:
-    for module in pkgutil.walk_packages(services.__path__, "services."):
-        if module.name.endswith(".settings"):
-            importlib.import_module(module.name)
-    importlib.import_module("tagstream.cli.client_settings")
+    # Import every settings module, so the answer does not depend on which tests ran first.
+    for package in (services, tagstream):
+        for module in pkgutil.walk_packages(package.__path__, f"{package.__name__}."):
+            if module.name.endswith(("settings", "_settings")):
+                importlib.import_module(module.name)
     found, todo = set(), [BaseSettings]
     while todo:
         for sub in todo.pop().__subclasses__():
