@@ -144,8 +144,11 @@ async def chaos(
     events: list[str] = []
     for n, point in enumerate(points):
         await poster.reached(int(point * poster.total))
+        # each kill hits a member at work: in the group and deciding since its start
+        decided = await eventually(
+            lambda: metric(first, "tagstream_classifier_items_total"), lambda d: d > 0, within=60
+        )
         await asyncio.sleep(rng.uniform(0, 0.5))
-        decided = await metric(first, "tagstream_classifier_items_total")
         first.kill()
         events.append(f"kill -9 classifier at {poster.posted} posted ({decided:.0f} decided)")
         await asyncio.to_thread(first.start, "/healthz")
