@@ -79,8 +79,10 @@ lint: $(STAMP) audit ## ruff, mypy, bandit, then pip-audit (audit)
 audit: $(STAMP) ## Known vulnerabilities in the locked requirements (pip-audit)
 	$(BIN)/python tools/audit.py $(LOCK_DIR)/dev.txt
 
+# The delivery test posts 10,000 items here (1,500 in make integration / CI).
+CHAOS_ITEMS ?= 10000
 test-chaos: $(STAMP) ## Faults, kills, poison records, hostile input (marker chaos; docs/reliability.md)
-	$(BIN)/pytest -m chaos -q
+	TAGSTREAM_CHAOS_ITEMS=$(CHAOS_ITEMS) $(BIN)/pytest -m chaos -q -s
 
 unit: $(STAMP) ## Fast tests (no real dataset training)
 	$(BIN)/pytest -m "not slow" -q

@@ -98,6 +98,7 @@ class ClassifierRunner:
             on_batch=self._committed,
             on_error=lambda stage: self.metrics.errors.labels(stage).inc(),
             on_lag=self.metrics.set_lag,
+            on_assign=lambda partitions: self.metrics.rebalances.inc(),
         )
 
     @property

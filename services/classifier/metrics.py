@@ -91,6 +91,13 @@ class ClassifierMetrics:
             "Input partitions this instance holds in its consumer group.",
             registry=registry,
         )
+        self.rebalances = Counter(
+            "tagstream_consumer_rebalances_total",
+            "Partition assignments this instance received from its consumer group (one per "
+            "group generation it joined; the first join counts). More than one per consumer "
+            "start means rebalances: members joining, leaving or missing heartbeats.",
+            registry=registry,
+        )
         self.dlq = Counter(
             "tagstream_classifier_dlq_total",
             "Records sent to the dead-letter topic, by stage and kind of reason.",

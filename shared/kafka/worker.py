@@ -47,6 +47,8 @@ COMMITTED_LOOKUP_TIMEOUT_SECONDS = 2.0
 ErrorHook = Callable[[str], None]
 #: Told the lag per held partition, and every partition held (to clear the others).
 LagHook = Callable[[Mapping[int, int], Iterable[int]], None]
+#: Told the partitions of each assignment the group gives this member (every generation).
+AssignHook = Callable[[Sequence[int]], None]
 
 
 @dataclass(frozen=True)
@@ -68,16 +70,22 @@ class WorkerConfig:
 class CommittedOffsets(ConsumerRebalanceListener):
     """Committed offsets of the partitions held (the base of lag), kept across rebalances."""
 
-    def __init__(self, consumer: AIOKafkaConsumer | None = None) -> None:
+    def __init__(
+        self, consumer: AIOKafkaConsumer | None = None, on_assign: AssignHook | None = None
+    ) -> None:
         self.consumer = consumer
         self.committed: dict[TopicPartition, int] = {}
+        self._on_assign = on_assign
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         for tp in revoked:
             self.committed.pop(tp, None)
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        log.info("partitions_assigned", partitions=sorted(tp.partition for tp in assigned))
+        partitions = sorted(tp.partition for tp in assigned)
+        log.info("partitions_assigned", partitions=partitions)
+        if self._on_assign is not None:
+            self._on_assign(partitions)
         if self.consumer is None:
             return
         for tp in assigned:
@@ -121,6 +129,7 @@ class ConsumerWorker:
         on_batch: Hook | None = None,
         on_error: ErrorHook | None = None,
         on_lag: LagHook | None = None,
+        on_assign: AssignHook | None = None,
         backoff: Backoff | None = None,
     ) -> None:
         self.settings = settings
@@ -129,6 +138,7 @@ class ConsumerWorker:
         self._on_batch = on_batch
         self._on_error = on_error
         self._on_lag = on_lag
+        self._on_assign = on_assign
         self.backoff = backoff or Backoff(config.backoff_max_seconds)
         self._consumer: AIOKafkaConsumer | None = None
         self._offsets = CommittedOffsets()
@@ -163,7 +173,7 @@ class ConsumerWorker:
         c = self.config
         producer = create_producer(self.settings, **c.producer_options)
         consumer = create_consumer(self.settings, group_id=c.group_id, **c.consumer_options)
-        self._offsets = CommittedOffsets(consumer)
+        self._offsets = CommittedOffsets(consumer, self._on_assign)
         consumer.subscribe(list(c.topics), listener=self._offsets)
         try:
             await producer.start()

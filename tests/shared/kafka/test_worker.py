@@ -173,3 +173,42 @@ async def test_lag_and_a_stuck_worker_show_in_readiness(topics: Settings) -> Non
     assert drained == 0
     assert lags[-1] == 0  # the last report on stopping clears the gauge
     assert worker.running is False
+
+
+@pytest.mark.kafka
+async def test_every_assignment_of_the_group_reaches_the_assign_hook(topics: Settings) -> None:
+    """One assignment on joining; a second member joining and leaving gives more."""
+    first_seen: list[list[int]] = []
+    second_seen: list[list[int]] = []
+    first = ConsumerWorker(
+        topics, config(topics), nothing, on_assign=lambda p: first_seen.append(list(p))
+    )
+    second = ConsumerWorker(
+        topics, config(topics), nothing, on_assign=lambda p: second_seen.append(list(p))
+    )
+    stop_first, stop_second = asyncio.Event(), asyncio.Event()
+    first_task = asyncio.create_task(first.run(stop_first))
+    try:
+
+        async def seen_first() -> int:
+            return len(first_seen)
+
+        assert await eventually(seen_first, lambda n: n >= 1) == 1
+        assert sorted(first_seen[0]) == list(range(topics.kafka_partitions))
+        second_task = asyncio.create_task(second.run(stop_second))
+
+        async def split() -> tuple[int, int]:
+            return len(first_seen), len(second_seen)
+
+        joined = await eventually(split, lambda n: n[0] >= 2 and n[1] >= 1, within=40)
+        stop_second.set()
+        await asyncio.wait_for(second_task, 20)
+        left = await eventually(seen_first, lambda n: n > joined[0], within=40)
+    finally:
+        stop_first.set()
+        stop_second.set()
+        await asyncio.wait_for(first_task, 20)
+    assert joined[0] >= 2, joined  # the join rebalanced the first member
+    assert joined[1] >= 1, joined
+    assert left > joined[0]  # and so did the leave
+    assert sorted(first_seen[-1]) == list(range(topics.kafka_partitions))
