@@ -1,21 +1,25 @@
 """Export a fitted pipeline to ONNX, serve it, and gate it on parity with scikit-learn.
 
-``export_onnx`` reads the fitted parameters and hands them to ``onnx_graph``, which builds
-the graph by hand (see its docstring for why not skl2onnx). The graph reproduces only
-the configurations ``build_pipeline`` makes; anything else is refused here rather than
-exported subtly wrong. ``OnnxTagger`` (``shared.serving.onnx_tagger``) serves the bytes, and
-``assert_parity`` (``onnx_parity``) proves they agree with the pipeline.
+``export_onnx`` is skl2onnx's ``to_onnx`` on the pipeline's ``TfidfLinearTagger``, whose
+registered converter (``onnx_converter``) writes the fast graph of ``onnx_graph`` (see its
+docstring for why not skl2onnx's stock TF-IDF converter). It adds what serving reads
+(``shared.serving.model_format``'s metadata) and makes the bytes reproducible.
+``OnnxTagger`` (``shared.serving.onnx_tagger``) serves them, and ``assert_parity``
+(``onnx_parity``) proves they agree with the pipeline.
 """
 
 from __future__ import annotations
 
-import numpy as np
+import json
+
 import onnx
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
+from onnx import helper
+from skl2onnx import to_onnx
+from skl2onnx.common.data_types import StringTensorType
 from sklearn.pipeline import Pipeline
 
-from shared.ml.onnx_graph import LinearTfidfModel, build_tagger_graph
+from shared.ml.onnx_converter import TfidfLinearTagger, register_tagger_converter
+from shared.ml.onnx_graph import OPSETS
 from shared.ml.onnx_parity import (
     DEFAULT_PARITY_TOLERANCE,
     ParityError,
@@ -23,7 +27,14 @@ from shared.ml.onnx_parity import (
     assert_parity,
     check_parity,
 )
-from shared.serving.text import TOKEN_PATTERN
+from shared.serving.model_format import (
+    GRAPH_FORMAT,
+    INPUT_NAME,
+    META_CLASSES,
+    META_FORMAT,
+    META_INPUT,
+    META_VOCABULARY_SIZE,
+)
 
 __all__ = [
     "DEFAULT_PARITY_TOLERANCE",
@@ -34,64 +45,33 @@ __all__ = [
     "export_onnx",
 ]
 
-# Vectorizer settings the graph reproduces; any other value is refused.
-_REQUIRED_VECTORIZER = {
-    "input": "content",
-    "analyzer": "word",
-    "lowercase": False,
-    "token_pattern": TOKEN_PATTERN,
-    "tokenizer": None,
-    "preprocessor": None,
-    "stop_words": None,
-    "strip_accents": None,
-    "binary": False,
-    "norm": "l2",
-    "sublinear_tf": False,
-}
+GRAPH_NAME = "tagstream_tagger"
 
 
 def export_onnx(pipeline: Pipeline) -> bytes:
     """Serialise a fitted ``build_pipeline`` pipeline to ONNX; same pipeline, same bytes."""
-    vectorizer, classifier = _fitted_steps(pipeline)
-    terms = sorted(vectorizer.vocabulary_.items(), key=lambda item: item[1])
-    if [index for _, index in terms] != list(range(len(terms))):
-        raise ValueError("the vectorizer's vocabulary indices are not 0..n-1")
-    n_terms = len(terms)
-    idf = vectorizer.idf_ if vectorizer.use_idf else np.ones(n_terms)
-    model = build_tagger_graph(
-        LinearTfidfModel(
-            vocabulary=[term for term, _ in terms],
-            idf=np.asarray(idf, dtype=np.float64),
-            coef=np.asarray(classifier.coef_, dtype=np.float64),
-            intercept=np.asarray(classifier.intercept_, dtype=np.float64),
-            classes=[str(c) for c in classifier.classes_],
-            ngram_range=tuple(vectorizer.ngram_range),
-        )
+    tagger = TfidfLinearTagger.from_pipeline(pipeline)
+    register_tagger_converter()
+    model = to_onnx(
+        tagger,
+        initial_types=[(INPUT_NAME, StringTensorType([None]))],
+        target_opset=OPSETS,
+        name=GRAPH_NAME,  # skl2onnx names graphs with a random uuid otherwise
+    )
+    # skl2onnx lists opsets in set order, which changes with Python's string hash seed.
+    opsets = sorted(model.opset_import, key=lambda opset: opset.domain)
+    del model.opset_import[:]
+    model.opset_import.extend(opsets)
+    helper.set_model_props(
+        model,
+        {
+            META_FORMAT: GRAPH_FORMAT,
+            META_CLASSES: json.dumps([str(c) for c in tagger.classes_]),
+            META_VOCABULARY_SIZE: str(len(tagger.vectorizer.vocabulary_)),
+            # Verbatim although the module is now shared.serving.text: serving never reads
+            # it, and these bytes are part of the artifact.
+            META_INPUT: "shared.ml.text.prepare_text output: tokens separated by spaces",
+        },
     )
     onnx.checker.check_model(model)
     return model.SerializeToString(deterministic=True)
-
-
-def _fitted_steps(pipeline: Pipeline) -> tuple[TfidfVectorizer, LogisticRegression]:
-    steps = [step for _, step in pipeline.steps]
-    if len(steps) != 2:
-        raise ValueError(
-            f"expected a TF-IDF + logistic regression pipeline, got {len(steps)} steps"
-        )
-    vectorizer, classifier = steps
-    if not isinstance(vectorizer, TfidfVectorizer) or not isinstance(
-        classifier, LogisticRegression
-    ):
-        raise ValueError(
-            f"expected TfidfVectorizer + LogisticRegression, got "
-            f"{type(vectorizer).__name__} + {type(classifier).__name__}"
-        )
-    if not hasattr(vectorizer, "vocabulary_") or not hasattr(classifier, "coef_"):
-        raise ValueError("the pipeline is not fitted")
-    params = vectorizer.get_params()
-    unsupported = {
-        name: params[name] for name, value in _REQUIRED_VECTORIZER.items() if params[name] != value
-    }
-    if unsupported:
-        raise ValueError(f"vectorizer settings the ONNX graph does not reproduce: {unsupported}")
-    return vectorizer, classifier

@@ -1,9 +1,14 @@
-"""The tagging model as a hand-built ONNX graph: prepared text -> class probabilities.
+"""The tagging model's fast ONNX graph: prepared text -> class probabilities.
 
-Why not skl2onnx: its TF-IDF converter tokenises with a regex that can differ from
-scikit-learn's (max |Δp| ~3.6e-3 on our data) and emits a dense (batch x vocabulary)
-matrix, which made batched inference barely faster than scikit-learn (1.1x at 1024).
-This graph keeps the work proportional to the number of tokens instead:
+``emit_tagger`` writes it into a ``GraphSink``; ``shared.ml.onnx_converter`` registers it
+as skl2onnx's converter for ``TfidfLinearTagger`` (the fitted TF-IDF + logistic
+regression pair), so ``skl2onnx.to_onnx`` builds every tagging model with these nodes.
+
+Why not skl2onnx's stock TfidfVectorizer + LogisticRegression converters: its TF-IDF
+converter tokenises with a regex that can differ from scikit-learn's (max |Δp| ~3.6e-3 on
+our data) and emits a dense (batch x vocabulary) matrix, which made batched inference
+barely faster than scikit-learn (1.1x at 1024; ``tests/bench/bench_inference.py`` keeps
+measuring it). This graph keeps the work proportional to the number of tokens instead:
 
 1. ``StringSplit`` on spaces (the same tokens as ``TOKEN_PATTERN``), plus word n-grams
    rebuilt with ``StringConcat`` when the vectorizer uses them;
@@ -26,8 +31,8 @@ the proof of correctness.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,18 +41,8 @@ import numpy.typing as npt
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from shared.serving.model_format import (
-    GRAPH_FORMAT,
-    INPUT_NAME,
-    META_CLASSES,
-    META_FORMAT,
-    META_INPUT,
-    META_VOCABULARY_SIZE,
-    OUTPUT_NAME,
-)
-
-_OPSETS = (("", 21), ("ai.onnx.ml", 4), ("com.microsoft", 1))
-_IR_VERSION = 10
+OPSETS = {"": 21, "ai.onnx.ml": 3, "com.microsoft": 1}
+"""The opset of each domain the graph's nodes use (skl2onnx supports ai.onnx.ml up to 3)."""
 # float32 holds every integer below 2^24 exactly; above that, keys are written as
 # mantissa (2^23 + k mod 2^23) times 2^(k div 2^23), exact up to 104 · 2^23.
 _EXACT_FLOAT_LIMIT = 2**24
@@ -69,31 +64,65 @@ class LinearTfidfModel:
     ngram_range: tuple[int, int] = (1, 1)
 
 
-class _Graph:
-    """Collects nodes and initializers; node names follow their first output."""
+class GraphSink(ABC):
+    """Where ``emit_tagger`` writes nodes and constants.
 
-    def __init__(self) -> None:
-        self.nodes: list[onnx.NodeProto] = []
-        self.initializers: list[onnx.TensorProto] = []
+    Names given to ``const``, ``op`` and ``ops`` are seeds: a sink may make them unique and
+    returns the names it used. ``add_node`` takes its names as they are (the graph's output).
+    Node names follow their first output.
+    """
+
+    @abstractmethod
+    def unique_name(self, seed: str) -> str:
+        """A name for a new value, unused so far in the whole model."""
+
+    @abstractmethod
+    def add_initializer(self, tensor: onnx.TensorProto) -> None: ...
+
+    @abstractmethod
+    def add_node(
+        self, op_type: str, inputs: Sequence[str], outputs: Sequence[str], domain: str, **attrs: Any
+    ) -> None: ...
 
     def const(self, name: str, value: npt.ArrayLike, dtype: npt.DTypeLike) -> str:
-        self.initializers.append(numpy_helper.from_array(np.asarray(value, dtype=dtype), name))
+        name = self.unique_name(name)
+        self.add_initializer(numpy_helper.from_array(np.asarray(value, dtype=dtype), name))
         return name
 
     def op(self, op_type: str, inputs: Sequence[str], output: str, **attrs: Any) -> str:
-        self.ops(op_type, inputs, [output], **attrs)
-        return output
+        return self.ops(op_type, inputs, [output], **attrs)[0]
 
     def ops(
         self, op_type: str, inputs: Sequence[str], outputs: Sequence[str], **attrs: Any
     ) -> list[str]:
         domain = str(attrs.pop("domain", ""))
+        names = [self.unique_name(output) for output in outputs]
+        self.add_node(op_type, inputs, names, domain, **attrs)
+        return names
+
+
+class _Graph(GraphSink):
+    """Collects the nodes and initializers of a subgraph, named by the outer sink."""
+
+    def __init__(self, unique_name: Callable[[str], str]) -> None:
+        self.nodes: list[onnx.NodeProto] = []
+        self.initializers: list[onnx.TensorProto] = []
+        self._unique_name = unique_name
+
+    def unique_name(self, seed: str) -> str:
+        return self._unique_name(seed)
+
+    def add_initializer(self, tensor: onnx.TensorProto) -> None:
+        self.initializers.append(tensor)
+
+    def add_node(
+        self, op_type: str, inputs: Sequence[str], outputs: Sequence[str], domain: str, **attrs: Any
+    ) -> None:
         node = helper.make_node(op_type, inputs, outputs, name=outputs[0], domain=domain, **attrs)
         self.nodes.append(node)
-        return list(outputs)
 
 
-def _ngrams(g: _Graph, tokens: str, ngram_range: tuple[int, int], axis: str) -> str:
+def _ngrams(g: GraphSink, tokens: str, ngram_range: tuple[int, int], axis: str) -> str:
     """Every n-gram of the range, joined by one space as scikit-learn joins them.
 
     Slices that run into a row's padding produce strings with a leading or trailing space,
@@ -120,19 +149,17 @@ def _ngrams(g: _Graph, tokens: str, ngram_range: tuple[int, int], axis: str) -> 
     return parts[0] if len(parts) == 1 else g.op("Concat", parts, "grams", axis=1)
 
 
-def _float_keys(g: _Graph, key: str, limit: str) -> str:
+def _float_keys(g: GraphSink, key: str) -> str:
     """Exact float32 images of non-negative int64 keys (contrib ``Unique`` takes floats)."""
+    small_graph = _Graph(g.unique_name)
+    key_f_small = small_graph.op("Cast", [key], "key_f_small", to=TensorProto.FLOAT)
     small = helper.make_graph(
-        [
-            helper.make_node(
-                "Cast", [key], ["key_f_small"], name="key_f_small", to=TensorProto.FLOAT
-            )
-        ],
+        small_graph.nodes,
         "small_keys",
         [],
-        [helper.make_tensor_value_info("key_f_small", TensorProto.FLOAT, [None])],
+        [helper.make_tensor_value_info(key_f_small, TensorProto.FLOAT, [None])],
     )
-    large_graph = _Graph()
+    large_graph = _Graph(g.unique_name)
     mantissa = large_graph.const("mantissa_i", _MANTISSA, np.int64)
     mantissa_f = large_graph.const("mantissa_f", float(_MANTISSA), np.float32)
     powers = large_graph.const("powers_of_two", 2.0 ** np.arange(_MAX_EXPONENT), np.float32)
@@ -141,20 +168,25 @@ def _float_keys(g: _Graph, key: str, limit: str) -> str:
     low_f = large_graph.op("Cast", [low], "key_low_f", to=TensorProto.FLOAT)
     significand = large_graph.op("Add", [low_f, mantissa_f], "key_significand")
     scale = large_graph.op("Gather", [powers, high], "key_scale")
-    large_graph.op("Mul", [significand, scale], "key_f_large")
+    key_f_large = large_graph.op("Mul", [significand, scale], "key_f_large")
     large = helper.make_graph(
         large_graph.nodes,
         "large_keys",
         [],
-        [helper.make_tensor_value_info("key_f_large", TensorProto.FLOAT, [None])],
+        [helper.make_tensor_value_info(key_f_large, TensorProto.FLOAT, [None])],
         initializer=large_graph.initializers,
     )
-    fits = g.op("Less", [limit, g.const("exact_float_limit", _EXACT_FLOAT_LIMIT, np.int64)], "fits")
+    # The branch follows the largest key (int64's minimum when there is none), which also
+    # makes the If read ``key`` as an input: skl2onnx's topological sort ignores the outer
+    # names a subgraph reads, and would otherwise place the If before ``key`` exists.
+    largest = g.op("ReduceMax", [key], "key_max", keepdims=0)
+    exact = g.const("exact_float_limit", _EXACT_FLOAT_LIMIT, np.int64)
+    fits = g.op("Less", [largest, exact], "fits")
     return g.op("If", [fits], "key_f", then_branch=small, else_branch=large)
 
 
-def build_tagger_graph(model: LinearTfidfModel) -> onnx.ModelProto:
-    """The ONNX model: input ``text`` (string, [batch]), output ``probabilities`` [batch, C]."""
+def emit_tagger(g: GraphSink, model: LinearTfidfModel, text: str, probabilities: str) -> None:
+    """The graph from ``text`` (string, [batch]) to ``probabilities`` (double, [batch, C])."""
     coef, intercept = np.asarray(model.coef, np.float64), np.asarray(model.intercept, np.float64)
     if coef.shape[0] == 1:  # binary: softmax over (0, z) equals (1 - sigmoid(z), sigmoid(z))
         coef = np.vstack([np.zeros_like(coef), coef])
@@ -164,7 +196,6 @@ def build_tagger_graph(model: LinearTfidfModel) -> onnx.ModelProto:
         raise ValueError("coefficients, vocabulary and classes do not fit together")
     idf = np.asarray(model.idf, np.float64)
 
-    g = _Graph()
     weights = g.const("weights", (coef * idf).T, np.float64)  # [terms, classes]
     idf_squared = g.const("idf_squared", idf**2, np.float64)
     bias = g.const("bias", intercept, np.float64)
@@ -178,7 +209,7 @@ def build_tagger_graph(model: LinearTfidfModel) -> onnx.ModelProto:
     # mode (faster) is exact on any text, since the empty strings it yields between
     # repeated spaces are unknown terms; n-grams need runs of spaces collapsed.
     split_attrs = {"delimiter": " "} if model.ngram_range == (1, 1) else {}
-    tokens = g.ops("StringSplit", [INPUT_NAME], ["tokens", "token_counts"], **split_attrs)[0]
+    tokens = g.ops("StringSplit", [text], ["tokens", "token_counts"], **split_attrs)[0]
     grams = _ngrams(g, tokens, model.ngram_range, axis_1)
     ids = g.op(
         "LabelEncoder",
@@ -205,10 +236,9 @@ def build_tagger_graph(model: LinearTfidfModel) -> onnx.ModelProto:
     term = g.op("Sub", [key, g.op("Mul", [row_1d, terms], "key_row_base")], "key_term")
 
     # How often each (row, term) occurs: count_i for every kept token.
-    key_limit = g.op("Mul", [n_rows, terms], "key_limit")
     _, slot, counts = g.ops(
         "Unique",
-        [_float_keys(g, key, key_limit)],
+        [_float_keys(g, key)],
         ["unique_keys", "unique_slot", "unique_counts"],
         domain="com.microsoft",
     )
@@ -238,31 +268,4 @@ def build_tagger_graph(model: LinearTfidfModel) -> onnx.ModelProto:
     norm = g.op("Max", [g.op("Sqrt", [norm_sq], "norm_raw"), tiny], "norm")
     scaled = g.op("Div", [raw, g.op("Unsqueeze", [norm, axis_1], "norm_col")], "scaled")
     logits = g.op("Add", [scaled, bias], "logits")
-    g.op("Softmax", [logits], OUTPUT_NAME, axis=1)
-
-    graph = helper.make_graph(
-        g.nodes,
-        "tagstream_tagger",
-        [helper.make_tensor_value_info(INPUT_NAME, TensorProto.STRING, ["batch"])],
-        [helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.DOUBLE, ["batch", n_classes])],
-        initializer=g.initializers,
-        doc_string="TF-IDF (l2) + logistic regression over space-separated prepared text.",
-    )
-    onnx_model = helper.make_model(
-        graph,
-        opset_imports=[helper.make_opsetid(domain, version) for domain, version in _OPSETS],
-        ir_version=_IR_VERSION,
-        producer_name="tagstream",
-    )
-    helper.set_model_props(
-        onnx_model,
-        {
-            META_FORMAT: GRAPH_FORMAT,
-            META_CLASSES: json.dumps(list(model.classes)),
-            META_VOCABULARY_SIZE: str(n_terms),
-            # Verbatim although the module is now shared.serving.text: these bytes are part
-            # of the artifact, so changing them would change every version id.
-            META_INPUT: "shared.ml.text.prepare_text output: tokens separated by spaces",
-        },
-    )
-    return onnx_model
+    g.add_node("Softmax", [logits], [probabilities], "", axis=1)
