@@ -57,19 +57,39 @@ def train(
             "the training split.",
         ),
     ] = False,
+    params: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--param",
+            metavar="NAME=VALUE",
+            help="Set one hyper-parameter (repeatable; overrides --config): "
+            "ngram_max, min_df, max_features, c, class_weight, max_iter; 'none' for none.",
+        ),
+    ] = None,
+    config_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            help="TOML or JSON file of hyper-parameters (top level or a [model] table).",
+        ),
+    ] = None,
 ) -> None:
     """Train, check ONNX parity, calibrate, evaluate and register a model version.
 
-    The registered version is printed alone on the last line of standard output.
+    Hyper-parameters come from the defaults, then --config, then each --param; they are
+    recorded in the model card and the version's params. The registered version is
+    printed alone on the last line of standard output.
     """
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     # the feedback service owns the gold labels: ask its module, never its tables
     from services.feedback.gold import load_gold
     from shared.ml import training
+    from shared.ml.config import load_model_config
 
     settings = load_settings()
     with user_errors():
+        config = load_model_config(config_file, params or ())
         # Read either way: the offline gate always uses the golden share of the gold labels;
         # --with-feedback also trains on the rest.
         stored_gold = load_gold(settings.database_url, settings.approved_tags)
@@ -93,7 +113,12 @@ def train(
             progress.update(task, description=name, completed=training.STEPS.index(name))
 
         result = training.train(
-            settings, data_location=data, on_step=on_step, gold=gold, golden_from=stored_gold
+            settings,
+            data_location=data,
+            config=config,
+            on_step=on_step,
+            gold=gold,
+            golden_from=stored_gold,
         )
         progress.update(task, description="done", completed=len(training.STEPS))
     report, version = result.report, result.version
@@ -104,6 +129,11 @@ def train(
     )
     table.add_row("test weighted F1", _fmt(report.overall.f1_weighted))
     table.add_row("test accuracy", _fmt(report.overall.accuracy))
+    if result.checks is not None:
+        table.add_row(
+            "baselines' test weighted F1",
+            ", ".join(f"{c.name} {c.f1_weighted:.3f}" for c in result.checks.baselines[:2]),
+        )
     table.add_row("auto-accepted coverage (test)", _fmt(report.auto.coverage))
     table.add_row("auto-accepted precision (test)", _fmt(report.auto.precision))
     table.add_row("thresholds", ", ".join(f"{t} {v:.3f}" for t, v in version.thresholds.items()))
@@ -114,6 +144,8 @@ def train(
     table.add_row("offline gate", f"{gate.get('verdict', 'not_run')}: {gate.get('reason', '')}")
     table.add_row("artifacts", str(_version_dir(settings, version)))
     err.print(table)
+    for problem in result.checks.problems if result.checks else ():
+        err.print(f"[yellow]check:[/yellow] {problem}", highlight=False)
     if result.announced is False:
         err.print(
             f"note: {settings.topic_models} not reachable; the candidate is registered all the "

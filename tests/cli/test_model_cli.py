@@ -114,6 +114,49 @@ def test_evaluate_writes_reports_beside_the_model(
     assert json.loads((folder / "report.json").read_text())["n_items"] == 48
 
 
+def test_train_takes_hyperparameters_from_a_file_and_params(
+    env: dict[str, str], tiny_dataset: Path, tmp_path: Path
+) -> None:
+    config = tmp_path / "hp.toml"
+    config.write_text("[model]\nc = 2.0\nngram_max = 3\n")
+    proc = run(
+        env,
+        "model",
+        "train",
+        "--data",
+        str(tiny_dataset),
+        "--config",
+        str(config),
+        "--param",
+        "ngram_max=2",
+        "--param",
+        "max_features=none",
+    )
+    version = proc.stdout.strip().splitlines()[-1]
+    record = json.loads(run(env, "model", "show", version, "--json").stdout)
+    params = record["params"]
+    assert (params["c"], params["ngram_max"], params["max_features"]) == (2.0, 2, None)
+    assert params["hyperparameters_set"] == ["c", "max_features", "ngram_max"]
+    assert "| ngram_max | `2` |" in record["model_card"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--param", "gamma=1"), "unknown hyper-parameter(s) gamma"),
+        (("--param", "c=0"), "c='0': Input should be greater than 0"),
+        (("--config", "/nonexistent/hp.toml"), "config file not found"),
+    ],
+)
+def test_bad_hyperparameters_are_a_clear_error(
+    env: dict[str, str], tiny_dataset: Path, args: tuple[str, ...], message: str
+) -> None:
+    proc = run(env, "model", "train", "--data", str(tiny_dataset), *args, ok=False)
+    assert proc.returncode == 1
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
 def test_bad_data_is_a_clear_error_not_a_traceback(env: dict[str, str], tmp_path: Path) -> None:
     rows = synthetic_rows(per_tag=12)
     rows[3]["tag"] = "robotics"
