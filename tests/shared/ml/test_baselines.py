@@ -58,3 +58,11 @@ def test_keyword_confidence_is_the_share_of_matches() -> None:
 
 def test_keyword_fallback_is_the_majority_training_tag() -> None:
     assert KeywordBaseline.fit(["mlops", "mlops", "other"]).fallback == "mlops"
+
+
+def test_the_models_guide_lists_every_keyword() -> None:
+    from tests.fixtures.data import REPO
+
+    guide = (REPO / "docs" / "models.md").read_text(encoding="utf-8")
+    for tag, phrases in KEYWORDS.items():
+        assert f"  - `{tag}`: {', '.join(phrases)}\n" in guide, tag
