@@ -165,3 +165,27 @@ def agresti_min_bounds(a_only: int, b_only: int, n: int, confidence: float) -> t
     diff = (b - c) / total
     se = math.sqrt(max(b + c - (b - c) ** 2 / total, 0.0)) / total
     return max(-1.0, diff - z * se), min(1.0, diff + z * se)
+
+
+def two_sided_z(confidence: float) -> float:
+    """The normal quantile for a two-sided interval that holds with probability ``confidence``."""
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    return NormalDist().inv_cdf((1 + confidence) / 2)
+
+
+def mcnemar_exact_p(counts: PairedCounts) -> float:
+    """Two-sided exact McNemar p-value: do versions a and b differ in accuracy at all?
+
+    Under equal accuracies each discordant item is a's win with probability 1/2, so the
+    p-value is twice the smaller binomial tail of ``a_only`` wins out of the discordant
+    items, capped at 1; 1.0 with no discordant item. (``mcnemar_mid_p`` is the one-sided
+    mid-p variant the rollout uses to ask "is the canary worse".)
+    """
+    wins, losses = round(counts.a_only), round(counts.b_only)
+    m = wins + losses
+    if m == 0:
+        return 1.0
+    smaller = min(wins, losses)
+    tail = sum(math.comb(m, k) for k in range(smaller + 1)) / 2**m
+    return min(1.0, 2 * tail)

@@ -41,6 +41,7 @@ from typing import Any, Literal
 from shared.ml.data import LabeledItem
 from shared.proportions import agresti_min_bounds
 from shared.serving.onnx_tagger import OnnxTagger
+from shared.serving.text import prepare_text
 
 Verdict = Literal["passed", "failed", "not_run"]
 METHOD = "paired accuracy difference, one-sided Agresti-Min lower bound vs -margin"
@@ -54,13 +55,23 @@ def text_digest(text: str) -> str:
 
 
 def fitted_texts_json(items: Iterable[LabeledItem]) -> bytes:
-    """The ``FITTED_ARTIFACT`` of a version that fitted on ``items``."""
-    digests = sorted({text_digest(item.text) for item in items})
-    return json.dumps({"sha256": digests}, indent=0).encode()
+    """The ``FITTED_ARTIFACT`` of a version that fitted on ``items``.
+
+    ``title_sha256`` (digests of the prepared titles alone) lets ``model evaluate`` spot a
+    training item in a CSV that carries its title without its description."""
+    fitted = list(items)
+    digests = sorted({text_digest(item.text) for item in fitted})
+    titles = sorted({text_digest(prepare_text(item.title)) for item in fitted})
+    return json.dumps({"sha256": digests, "title_sha256": titles}, indent=0).encode()
 
 
 def read_fitted_texts(raw: bytes) -> frozenset[str]:
     return frozenset(json.loads(raw)["sha256"])
+
+
+def read_fitted_titles(raw: bytes) -> frozenset[str]:
+    """Digests of the prepared titles; empty for versions registered before they were kept."""
+    return frozenset(json.loads(raw).get("title_sha256", ()))
 
 
 def unseen_by(fitted: frozenset[str], items: Sequence[LabeledItem]) -> list[LabeledItem]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
@@ -13,6 +13,9 @@ from shared.ml.data import Splits, ValidationSummary
 from shared.ml.evaluation import EvaluationReport
 from shared.ml.onnx_export import ParityReport
 from shared.registry import version_id
+
+if TYPE_CHECKING:
+    from shared.ml.checks import ModelChecks
 
 
 def render_model_card(
@@ -29,6 +32,7 @@ def render_model_card(
     parity: Mapping[str, ParityReport],
     parent_version: str | None,
     gate: Mapping[str, Any],
+    checks: ModelChecks | None = None,
 ) -> str:
     env = Environment(  # renders markdown (autoescape below), never served as HTML  # nosec B701
         loader=PackageLoader("shared.ml", "templates"),
@@ -52,6 +56,7 @@ def render_model_card(
         tolerance=tolerance,
         parent_version=parent_version,
         gate=gate,
+        checks=checks,
         gate_rows=[("overall", gate["overall"]), *gate["slices"].items()]
         if "overall" in gate
         else [],

@@ -7,8 +7,9 @@ metadata), because the registry stores artifacts under their sha256.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from jinja2 import Environment, PackageLoader, StrictUndefined
@@ -16,6 +17,10 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from shared.ml.evaluation import EvaluationReport
+
+if TYPE_CHECKING:
+    from shared.ml.checks import ModelChecks
+    from shared.ml.scorecard import Scorecard
 
 REPORT_JSON = "report.json"
 CONFUSION_PNG = "confusion_matrix.png"
@@ -33,20 +38,40 @@ def write_report(
     *,
     title: str,
     context: Mapping[str, object] | None = None,
+    checks: ModelChecks | None = None,
+    scorecards: Sequence[Scorecard] = (),
+    problems: Sequence[str] = (),
 ) -> dict[str, Path]:
     """Write the report files into ``out_dir`` and return file name -> path.
 
     ``context`` (model version, data hash, ...) is shown in the HTML page only, so
-    ``report.json`` depends on the metrics alone.
+    ``report.json`` depends on the metrics alone. ``checks`` (baselines, can-it-overfit,
+    behavioural tests) go under ``checks`` in ``report.json`` and in the page, its problems
+    listed at the top with ``problems``; ``scorecards`` (headline figures with intervals)
+    default to the checks' baselines and go under ``scorecards``.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {name: out_dir / name for name in (REPORT_JSON, CONFUSION_PNG, CURVE_PNG, REPORT_HTML)}
 
-    payload = json.dumps(report.model_dump(mode="json"), sort_keys=True, indent=2, allow_nan=False)
+    cards = list(scorecards) or (list(checks.baselines) if checks else [])
+    shown = [*problems, *(checks.problems if checks else [])]
+    record: dict[str, Any] = report.model_dump(mode="json")
+    if checks is not None:
+        record["checks"] = checks.model_dump(mode="json")
+    if cards:
+        record["scorecards"] = [card.model_dump(mode="json") for card in cards]
+    if shown:
+        record["problems"] = shown
+    payload = json.dumps(record, sort_keys=True, indent=2, allow_nan=False)
     paths[REPORT_JSON].write_text(payload + "\n", encoding="utf-8")
     _save(_confusion_figure(report), paths[CONFUSION_PNG])
     _save(_curve_figure(report), paths[CURVE_PNG])
-    html = _render_html(report, title=title, context=context or {})
+    html = _render_html(
+        report,
+        title=title,
+        context=context or {},
+        extras={"checks": checks, "scorecards": cards, "problems": shown},
+    )
     paths[REPORT_HTML].write_text(html, encoding="utf-8")
     return paths
 
@@ -127,7 +152,13 @@ def _curve_figure(report: EvaluationReport) -> Figure:
     return figure
 
 
-def _render_html(report: EvaluationReport, *, title: str, context: Mapping[str, object]) -> str:
+def _render_html(
+    report: EvaluationReport,
+    *,
+    title: str,
+    context: Mapping[str, object],
+    extras: Mapping[str, object],
+) -> str:
     environment = Environment(
         loader=PackageLoader("shared.ml", "templates"),
         autoescape=True,
@@ -147,6 +178,7 @@ def _render_html(report: EvaluationReport, *, title: str, context: Mapping[str, 
         confusion_png=CONFUSION_PNG,
         curve_png=CURVE_PNG,
         report_json=REPORT_JSON,
+        **extras,
     )
 
 

@@ -22,6 +22,7 @@ from sklearn.pipeline import Pipeline
 
 from shared.ml.calibration import Calibration, calibrate
 from shared.ml.candidates import NewVersion, Parent, register_candidate
+from shared.ml.checks import ModelChecks, checks_metrics, run_checks, stage_one_fit
 from shared.ml.config import ModelConfig
 from shared.ml.data import (
     LabeledItem,
@@ -44,6 +45,7 @@ from shared.ml.gold import GoldSet, add_to_training, golden_items
 from shared.ml.model_card import render_model_card
 from shared.ml.onnx_export import ParityReport, assert_parity, export_onnx
 from shared.ml.pipeline import build_pipeline
+from shared.ml.predictor import ThresholdPredictor
 from shared.ml.report import write_report
 from shared.ml.tracking import log_training_run
 from shared.registry import ModelVersion
@@ -66,6 +68,7 @@ STEPS = (
     "parity gate",
     "calibrate review threshold",
     "evaluate on the test split",
+    "baselines, can-it-overfit and behavioural tests",
     "gate against the stable version and register",
 )
 
@@ -80,6 +83,7 @@ class TrainResult:
     splits: Splits
     announced: bool | None = None
     """Whether ``models.events`` acknowledged the candidate; None: not a candidate."""
+    checks: ModelChecks | None = None
 
 
 def _no_step(_: str) -> None:
@@ -158,6 +162,12 @@ def train(
     )
 
     on_step(STEPS[6])
+    served = ThresholdPredictor(tagger, calibration.thresholds, tags, name="stage 1")
+    checks = run_checks(
+        [served], splits, fit=stage_one_fit(config, settings.seed), seed=settings.seed
+    )
+
+    on_step(STEPS[7])
     data_hash = dataset_hash([*items, *(gold.items if gold is not None else ())])
     params = {
         **config.model_dump(mode="json"),
@@ -167,6 +177,8 @@ def train(
         "calibration_strategy": calibration.strategy,
         "target_precision": calibration.target_precision,
     }
+    if config.model_fields_set:  # which hyper-parameters were set rather than defaulted
+        params["hyperparameters_set"] = sorted(config.model_fields_set)
     if gold is not None:
         params |= {
             **gold.lineage(),
@@ -180,6 +192,7 @@ def train(
         "validation_coverage": calibration.validation_coverage,
         "validation_precision": calibration.validation_precision,
         "parity": {name: p.max_abs_diff for name, p in parity.items()},
+        "checks": checks_metrics(checks),
         "data": {
             "n_items": summary.n_items,
             "class_counts": summary.class_counts,
@@ -253,6 +266,7 @@ def train(
             parity=parity,
             parent_version=stable.version if stable else None,
             gate=gate,
+            checks=checks,
         )
         artifacts = {
             MODEL_ARTIFACT: onnx_bytes,
@@ -260,7 +274,7 @@ def train(
             VOCABULARY_ARTIFACT: _vocabulary_json(pipeline),
             "splits.json": _splits_json(splits),
             FITTED_ARTIFACT: fitted_texts_json([*splits.train, *splits.validation]),
-            **_render_report(report, context),
+            **_render_report(report, context, checks),
             "model_card.md": card.encode(),
         }
         logged.clear()
@@ -279,7 +293,14 @@ def train(
     registered = register_candidate(settings, new_version)
     log_training_run(registered.version, logged)  # when MLFLOW_TRACKING_URI is set
     return TrainResult(
-        registered.version, report, calibration, parity, summary, splits, registered.announced
+        registered.version,
+        report,
+        calibration,
+        parity,
+        summary,
+        splits,
+        registered.announced,
+        checks,
     )
 
 
@@ -301,9 +322,11 @@ def _splits_json(splits: Splits) -> bytes:
     return json.dumps(ids, indent=2, sort_keys=True).encode()
 
 
-def _render_report(report: EvaluationReport, context: dict[str, str]) -> dict[str, bytes]:
+def _render_report(
+    report: EvaluationReport, context: dict[str, str], checks: ModelChecks
+) -> dict[str, bytes]:
     with tempfile.TemporaryDirectory() as tmp:
         paths = write_report(
-            report, Path(tmp), title="Evaluation on the test split", context=context
+            report, Path(tmp), title="Evaluation on the test split", context=context, checks=checks
         )
         return {path.name: path.read_bytes() for path in paths.values()}

@@ -33,14 +33,22 @@ __all__ = [
 
 
 def user_error_types() -> tuple[type[Exception], ...]:
-    """Errors a user can fix: bad data, a failed parity gate, a registry refusal, a database
-    not migrated, no file."""
+    """Errors a user can fix: bad data or hyper-parameters, a failed parity gate, a
+    registry refusal, a database not migrated, no file."""
     from shared.db.owners import SchemaNotUpgraded
+    from shared.ml.config import ConfigError
     from shared.ml.data import DataError
     from shared.ml.onnx_parity import ParityError
     from shared.registry import RegistryError
 
-    return (DataError, ParityError, RegistryError, SchemaNotUpgraded, FileNotFoundError)
+    return (
+        ConfigError,
+        DataError,
+        ParityError,
+        RegistryError,
+        SchemaNotUpgraded,
+        FileNotFoundError,
+    )
 
 
 def load_settings() -> Settings:

@@ -57,19 +57,39 @@ def train(
             "the training split.",
         ),
     ] = False,
+    params: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--param",
+            metavar="NAME=VALUE",
+            help="Set one hyper-parameter (repeatable; overrides --config): "
+            "ngram_max, min_df, max_features, c, class_weight, max_iter; 'none' for none.",
+        ),
+    ] = None,
+    config_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            help="TOML or JSON file of hyper-parameters (top level or a [model] table).",
+        ),
+    ] = None,
 ) -> None:
     """Train, check ONNX parity, calibrate, evaluate and register a model version.
 
-    The registered version is printed alone on the last line of standard output.
+    Hyper-parameters come from the defaults, then --config, then each --param; they are
+    recorded in the model card and the version's params. The registered version is
+    printed alone on the last line of standard output.
     """
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     # the feedback service owns the gold labels: ask its module, never its tables
     from services.feedback.gold import load_gold
     from shared.ml import training
+    from shared.ml.config import load_model_config
 
     settings = load_settings()
     with user_errors():
+        config = load_model_config(config_file, params or ())
         # Read either way: the offline gate always uses the golden share of the gold labels;
         # --with-feedback also trains on the rest.
         stored_gold = load_gold(settings.database_url, settings.approved_tags)
@@ -93,7 +113,12 @@ def train(
             progress.update(task, description=name, completed=training.STEPS.index(name))
 
         result = training.train(
-            settings, data_location=data, on_step=on_step, gold=gold, golden_from=stored_gold
+            settings,
+            data_location=data,
+            config=config,
+            on_step=on_step,
+            gold=gold,
+            golden_from=stored_gold,
         )
         progress.update(task, description="done", completed=len(training.STEPS))
     report, version = result.report, result.version
@@ -104,6 +129,11 @@ def train(
     )
     table.add_row("test weighted F1", _fmt(report.overall.f1_weighted))
     table.add_row("test accuracy", _fmt(report.overall.accuracy))
+    if result.checks is not None:
+        table.add_row(
+            "baselines' test weighted F1",
+            ", ".join(f"{c.name} {c.f1_weighted:.3f}" for c in result.checks.baselines[:2]),
+        )
     table.add_row("auto-accepted coverage (test)", _fmt(report.auto.coverage))
     table.add_row("auto-accepted precision (test)", _fmt(report.auto.precision))
     table.add_row("thresholds", ", ".join(f"{t} {v:.3f}" for t, v in version.thresholds.items()))
@@ -114,6 +144,8 @@ def train(
     table.add_row("offline gate", f"{gate.get('verdict', 'not_run')}: {gate.get('reason', '')}")
     table.add_row("artifacts", str(_version_dir(settings, version)))
     err.print(table)
+    for problem in result.checks.problems if result.checks else ():
+        err.print(f"[yellow]check:[/yellow] {problem}", highlight=False)
     if result.announced is False:
         err.print(
             f"note: {settings.topic_models} not reachable; the candidate is registered all the "
@@ -147,49 +179,139 @@ def ensure() -> None:
 
 @app.command("evaluate")
 def evaluate_cmd(
-    data: Annotated[str, typer.Option(help="Labeled CSV (path or URL) to evaluate on.")],
+    data: Annotated[
+        str,
+        typer.Option(
+            help="Labelled CSV (path or URL) with title and tag columns; description and id "
+            "are used when present."
+        ),
+    ],
     model: VersionOpt = None,
+    compare: Annotated[
+        str | None,
+        typer.Option(
+            "--compare",
+            metavar="VERSION",
+            help="Also score VERSION on the same rows and compare the two, paired "
+            "(McNemar exact test, paired difference with its 95% interval).",
+        ),
+    ] = None,
+    unseen_only: Annotated[
+        bool,
+        typer.Option(
+            "--unseen-only",
+            help="Leave out the rows a scored version fitted on (same text or title, train or "
+            "validation).",
+        ),
+    ] = False,
 ) -> None:
-    """Evaluate a version on labeled data; writes report.json and report.html beside it."""
-    from shared.ml.data import dataset_hash, parse_csv, read_text, validate
-    from shared.ml.evaluation import EvalItem, evaluate
+    """Evaluate a version on labelled data; writes report.json and report.html beside it.
+
+    Figures come with 95% Wilson intervals, so small sets read for what they prove. Rows
+    the version fitted on are counted and warned about.
+    """
+    from shared.ml.data import DataError, dataset_hash
+    from shared.ml.offline_evaluation import evaluate_version, fitted_rows, load_labelled_csv
     from shared.ml.report import write_report
-    from shared.ml.scoring import load_tagger
+    from shared.ml.scorecard import compare_paired
     from shared.registry import ModelRegistry
 
     settings = load_settings()
     with user_errors(), ModelRegistry.open(settings) as registry:
         version = _pick(registry, model)
-        items, _ = validate(parse_csv(read_text(data)), settings.approved_tags)
-        tagger = load_tagger(registry, version)
+        versions = [version] + ([registry.get(compare)] if compare else [])
+        items = load_labelled_csv(data, settings.approved_tags)
+        warnings: list[str] = []  # printed
+        overlaps: list[str] = []  # printed, and at the top of the report
+        seen = [False] * len(items)
+        for v in versions:
+            fitted = fitted_rows(registry, v, items)
+            if fitted is None:
+                warnings.append(
+                    f"{v.version} does not record what it fitted on: rows it trained on "
+                    "cannot be told apart"
+                )
+                continue
+            seen = [a or b for a, b in zip(seen, fitted, strict=True)]
+            if any(fitted):
+                overlaps.append(
+                    f"{sum(fitted)} of {len(items)} rows are in {v.version}'s training or "
+                    "validation data (same text or title): "
+                    + (
+                        "left out (--unseen-only)"
+                        if unseen_only
+                        else "its figures on them are optimistic (--unseen-only leaves them out)"
+                    )
+                )
+        if unseen_only:
+            items = [item for item, was_seen in zip(items, seen, strict=True) if not was_seen]
+            if not items:
+                raise DataError("every row was fitted on: nothing is left to evaluate")
         data_hash = dataset_hash(items)
-        proba = tagger.predict_proba([i.text for i in items])
-        report = evaluate(
-            [i.tag for i in items],
-            proba,
-            tagger.classes,
-            version.thresholds,
-            settings.approved_tags,
-            [EvalItem(title=i.title, description=i.description) for i in items],
-        )
+        results = [evaluate_version(registry, v, items, settings.approved_tags) for v in versions]
+        mine = results[0]
         out_dir = registry.version_dir(version.version) / "evaluations" / data_hash[:12]
         paths = write_report(
-            report,
+            mine.report,
             out_dir,
             title=f"Evaluation of {version.version}",
-            context={"model version": version.version, "data": data, "data hash": data_hash},
+            context={
+                "model version": version.version,
+                "data": data,
+                "data hash": data_hash,
+                "rows": len(items),
+            },
+            scorecards=[r.scorecard for r in results],
+            problems=[] if unseen_only else overlaps,
         )
+        comparison = None
+        if len(results) == 2:
+            other = results[1]
+            comparison = compare_paired(mine.version, other.version, mine.right, other.right)
+            compare_path = out_dir / f"compare-{other.version}.json"
+            compare_path.write_text(comparison.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    for warning in [*warnings, *overlaps]:
+        err.print(f"[yellow]warning:[/yellow] {warning}", highlight=False, soft_wrap=True)
     if data_hash == version.data_hash:
         err.print(
             "[yellow]note:[/yellow] this is the training data; its test split's "
             "report is the model's own report.json"
         )
-    out.print(
-        f"weighted F1 {_fmt(report.overall.f1_weighted)}, auto coverage "
-        f"{_fmt(report.auto.coverage)} at precision {_fmt(report.auto.precision)}"
-    )
-    out.print(f"report: {paths['report.html']}")
-    out.print(f"json:   {paths['report.json']}")
+    for r in results:
+        card = r.scorecard
+        out.print(
+            f"{r.version} on {card.n} rows: accuracy {_fmt(card.accuracy)} "
+            f"({_interval(card.accuracy_interval)}), weighted F1 {_fmt(card.f1_weighted)}, "
+            f"auto coverage {_fmt(card.auto_coverage)} at precision {_fmt(card.auto_precision)}"
+            + (
+                f" ({_interval(card.auto_precision_interval)}, {card.auto_correct}/{card.n_auto})"
+                if card.auto_precision_interval
+                else ""
+            ),
+            highlight=False,
+            soft_wrap=True,
+        )
+    if comparison is not None:
+        c = comparison
+        out.print(
+            f"paired on {c.n} rows: {c.a} minus {c.b} accuracy {c.difference:+.3f} "
+            f"({_interval(c.difference_interval, signed=True)}); right only by {c.a}: "
+            f"{c.a_only_correct}, only by {c.b}: {c.b_only_correct}; "
+            f"McNemar exact p = {c.mcnemar_p:.3g}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        out.print(f"comparison: {compare_path}", highlight=False, soft_wrap=True)
+    out.print(f"report: {paths['report.html']}", highlight=False, soft_wrap=True)
+    out.print(f"json:   {paths['report.json']}", highlight=False, soft_wrap=True)
+
+
+def _interval(interval: object, *, signed: bool = False) -> str:
+    low, high = getattr(interval, "low", None), getattr(interval, "high", None)
+    if low is None or high is None:
+        return "95% interval n/a"
+    form = "+.3f" if signed else ".3f"
+    return f"95% {low:{form}} to {high:{form}}"
 
 
 @app.command()

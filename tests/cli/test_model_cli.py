@@ -114,6 +114,113 @@ def test_evaluate_writes_reports_beside_the_model(
     assert json.loads((folder / "report.json").read_text())["n_items"] == 48
 
 
+def test_evaluate_any_labelled_csv_warns_of_overlap_and_compares_paired(
+    env: dict[str, str], tiny_dataset: Path, tmp_path: Path
+) -> None:
+    first = train(env, tiny_dataset)
+    second = train(
+        env, write_rows(tmp_path / "more.csv", synthetic_rows(per_tag=40, seed=1, mark=" more"))
+    )
+    # title and tag only: 20 rows the first version saw (or held out), 20 it never saw
+    seen = synthetic_rows(per_tag=5)
+    unseen = synthetic_rows(per_tag=5, seed=3, mark=" unseen")
+    path = write_rows(tmp_path / "eval.csv", seen + unseen, ["title", "tag"])
+    proc = run(env, "model", "evaluate", "--data", str(path), "--compare", second)
+    assert "Traceback" not in proc.stderr
+    assert f"rows are in {first}'s training or validation data" in proc.stderr
+    assert f"{first} on 40 rows: accuracy" in proc.stdout
+    assert f"{second} on 40 rows: accuracy" in proc.stdout
+    assert "95% " in proc.stdout
+    assert f"paired on 40 rows: {first} minus {second}" in proc.stdout
+    assert "McNemar exact p" in proc.stdout
+    folder = Path(env["TAGSTREAM_REGISTRY_DIR"]) / "tagstream-tagger" / first / "evaluations"
+    (reports,) = folder.iterdir()
+    comparison = json.loads((reports / f"compare-{second}.json").read_text())
+    assert comparison["n"] == 40
+    assert comparison["a"] == first
+    assert comparison["b"] == second
+    counts = ("both_correct", "a_only_correct", "b_only_correct", "neither_correct")
+    assert sum(comparison[k] for k in counts) == 40
+    report = json.loads((reports / "report.json").read_text())
+    assert [card["name"] for card in report["scorecards"]] == [first, second]
+    assert any(first in problem for problem in report["problems"])
+
+    only_unseen = run(env, "model", "evaluate", "--data", str(path), "--unseen-only")
+    kept = int(only_unseen.stdout.split(" on ")[1].split(" rows")[0])
+    assert 20 <= kept < 40
+    assert "left out (--unseen-only)" in only_unseen.stderr
+
+
+@pytest.mark.parametrize(
+    ("rows", "columns", "message"),
+    [
+        ([{"title": "Image models", "tag": "mlops"}], ["title"], "lacks required column(s) tag"),
+        (
+            [{"title": "Image models", "tag": "robotics"}],
+            ["title", "tag"],
+            "line 2: unknown tag 'robotics'",
+        ),
+    ],
+)
+def test_evaluate_bad_csv_is_a_clear_error(
+    env: dict[str, str],
+    tiny_dataset: Path,
+    tmp_path: Path,
+    rows: list[dict[str, str]],
+    columns: list[str],
+    message: str,
+) -> None:
+    train(env, tiny_dataset)
+    path = write_rows(tmp_path / "bad.csv", rows, columns)
+    proc = run(env, "model", "evaluate", "--data", str(path), ok=False)
+    assert proc.returncode == 1
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_train_takes_hyperparameters_from_a_file_and_params(
+    env: dict[str, str], tiny_dataset: Path, tmp_path: Path
+) -> None:
+    config = tmp_path / "hp.toml"
+    config.write_text("[model]\nc = 2.0\nngram_max = 3\n")
+    proc = run(
+        env,
+        "model",
+        "train",
+        "--data",
+        str(tiny_dataset),
+        "--config",
+        str(config),
+        "--param",
+        "ngram_max=2",
+        "--param",
+        "max_features=none",
+    )
+    version = proc.stdout.strip().splitlines()[-1]
+    record = json.loads(run(env, "model", "show", version, "--json").stdout)
+    params = record["params"]
+    assert (params["c"], params["ngram_max"], params["max_features"]) == (2.0, 2, None)
+    assert params["hyperparameters_set"] == ["c", "max_features", "ngram_max"]
+    assert "| ngram_max | `2` |" in record["model_card"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--param", "gamma=1"), "unknown hyper-parameter(s) gamma"),
+        (("--param", "c=0"), "c='0': Input should be greater than 0"),
+        (("--config", "/nonexistent/hp.toml"), "config file not found"),
+    ],
+)
+def test_bad_hyperparameters_are_a_clear_error(
+    env: dict[str, str], tiny_dataset: Path, args: tuple[str, ...], message: str
+) -> None:
+    proc = run(env, "model", "train", "--data", str(tiny_dataset), *args, ok=False)
+    assert proc.returncode == 1
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
 def test_bad_data_is_a_clear_error_not_a_traceback(env: dict[str, str], tmp_path: Path) -> None:
     rows = synthetic_rows(per_tag=12)
     rows[3]["tag"] = "robotics"

@@ -7,9 +7,11 @@ import pytest
 from shared.proportions import (
     PairedCounts,
     labels_needed,
+    mcnemar_exact_p,
     mcnemar_mid_p,
     one_sided_z,
     paired_difference_bounds,
+    two_sided_z,
     wilson_interval,
 )
 
@@ -78,3 +80,20 @@ def test_labels_needed_grows_with_disagreement_and_clears_the_margin() -> None:
 def test_confidence_outside_the_open_interval_is_refused() -> None:
     with pytest.raises(ValueError, match="confidence"):
         one_sided_z(0.5)
+
+
+def test_mcnemar_exact_p_is_the_two_sided_binomial_tail() -> None:
+    # 3 against 1 discordant: 2 * P(X <= 1), X ~ Binomial(4, 1/2) = 2 * 5/16.
+    assert mcnemar_exact_p(PairedCounts(30, 3, 1, 6)) == pytest.approx(0.625)
+    assert mcnemar_exact_p(PairedCounts(30, 1, 3, 6)) == pytest.approx(0.625)
+    # 0 against 6: 2 * (1/2)^6.
+    assert mcnemar_exact_p(PairedCounts(10, 0, 6, 0)) == pytest.approx(2 / 64)
+    # balanced discordance cannot exceed 1; none at all says nothing
+    assert mcnemar_exact_p(PairedCounts(10, 5, 5, 0)) == 1.0
+    assert mcnemar_exact_p(PairedCounts(10, 0, 0, 3)) == 1.0
+
+
+def test_two_sided_z() -> None:
+    assert two_sided_z(0.95) == pytest.approx(1.959964, abs=1e-6)
+    with pytest.raises(ValueError, match="confidence"):
+        two_sided_z(1.0)

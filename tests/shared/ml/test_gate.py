@@ -11,8 +11,11 @@ from shared.ml.gate import (
     fitted_texts_json,
     judge,
     read_fitted_texts,
+    read_fitted_titles,
+    text_digest,
     unseen_by,
 )
+from shared.serving.text import prepare_text
 
 CONFIG = GateConfig(margin=0.05, min_slice_items=30, confidence=0.95)
 
@@ -87,3 +90,10 @@ def test_unseen_by_keeps_only_texts_the_version_never_fitted_on() -> None:
     fitted = read_fitted_texts(fitted_texts_json([seen]))
     renamed = LabeledItem("99", "Seen", "d", "other")  # same text under another id
     assert unseen_by(fitted, [seen, unseen, renamed]) == [unseen]
+
+
+def test_fitted_titles_are_kept_and_older_artifacts_have_none() -> None:
+    item = LabeledItem("1", "YOLO, for Drones!", "a description", "computer-vision")
+    titles = read_fitted_titles(fitted_texts_json([item]))
+    assert titles == {text_digest(prepare_text("yolo for drones"))}
+    assert read_fitted_titles(b'{"sha256": []}') == frozenset()

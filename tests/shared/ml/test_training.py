@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from shared.ml import training
+from shared.ml.config import ModelConfig
 from shared.ml.onnx_export import ParityError
 from shared.registry import ModelRegistry, ModelStatus
 from shared.settings import Settings
@@ -110,3 +111,61 @@ def test_real_dataset_end_to_end(settings: Settings, dataset_path: Path) -> None
         assert parity.max_abs_diff <= settings.parity_tolerance, name
     assert set(report.per_class) == set(settings.approved_tags)
     assert result.data.duplicates_dropped == 0
+
+
+def test_every_version_is_checked_against_baselines_overfit_and_behaviour(
+    settings: Settings, tiny_dataset: Path
+) -> None:
+    result = training.train(settings, data_location=str(tiny_dataset))
+    checks = result.checks
+    assert checks is not None
+    assert [card.name for card in checks.baselines] == [
+        "majority class",
+        "keyword rules",
+        "stage 1",
+    ]
+    assert {card.n for card in checks.baselines} == {len(result.splits.test)}
+    stage_one = checks.baselines[-1]
+    assert stage_one.f1_weighted == pytest.approx(result.report.overall.f1_weighted)
+    assert stage_one.auto_coverage == pytest.approx(result.report.auto.coverage)
+    assert checks.overfit.passed
+    assert len(checks.behaviour.results) > 0
+    with ModelRegistry.open(settings) as registry:
+        version = registry.get(result.version.version)
+        report = json.loads(registry.artifact_bytes(version.version, "report.json"))
+        html = registry.artifact_bytes(version.version, "report.html").decode()
+    assert report["checks"]["overfit"]["passed"] is True
+    assert [s["name"] for s in report["scorecards"]] == [
+        "majority class",
+        "keyword rules",
+        "stage 1",
+    ]
+    assert "Can it overfit? passed" in html
+    assert "Baselines and model on the test split" in html
+    assert version.metrics["checks"]["behaviour"]["cases"] == len(checks.behaviour.results)
+    assert "## Baselines on the test split" in version.model_card
+    assert "Can it overfit: **passed**" in version.model_card
+    assert "hyperparameters_set" not in version.params  # all defaults
+
+
+def test_a_pipeline_that_cannot_overfit_is_reported_loudly_not_refused(
+    settings: Settings, tiny_dataset: Path
+) -> None:
+    config = ModelConfig(max_features=1, c=0.5)
+    result = training.train(settings, data_location=str(tiny_dataset), config=config)
+    assert result.checks is not None
+    assert not result.checks.overfit.passed
+    assert any("can-it-overfit FAILED" in p for p in result.checks.problems)
+    version = result.version
+    assert version.status == ModelStatus.STABLE  # registered all the same
+    assert version.params["max_features"] == 1
+    assert version.params["c"] == 0.5
+    assert version.params["hyperparameters_set"] == ["c", "max_features"]
+    assert "Can it overfit: **FAILED**" in version.model_card
+    assert "| c | `0.5` |" in version.model_card
+    with ModelRegistry.open(settings) as registry:
+        html = registry.artifact_bytes(version.version, "report.html").decode()
+        report = json.loads(registry.artifact_bytes(version.version, "report.json"))
+    assert "Problems found" in html
+    assert "Can it overfit? FAILED" in html
+    assert any("can-it-overfit FAILED" in p for p in report["problems"])
