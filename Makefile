@@ -94,6 +94,7 @@ bench: $(STAMP) ## Benchmarks (inference, classifier throughput, end-to-end late
 	$(BIN)/python -m tests.bench.bench_inference --out bench-results
 	$(BIN)/python -m tests.bench.bench_classifier --out bench-results
 	$(BIN)/python -m tests.bench.bench_e2e --out bench-results
+	$(BIN)/python -m tests.bench.bench_cascade --out bench-results
 
 docs: $(STAMP) ## Regenerate docs/configuration.md and docs/cli.md from the code
 	$(BIN)/python -m tagstream.docs

@@ -29,6 +29,8 @@ def render_model_card(
     parity: Mapping[str, ParityReport],
     parent_version: str | None,
     gate: Mapping[str, Any],
+    cascade: Mapping[str, Any] | None = None,
+    cascade_manifest: bytes | None = None,
 ) -> str:
     env = Environment(  # renders markdown (autoescape below), never served as HTML  # nosec B701
         loader=PackageLoader("shared.ml", "templates"),
@@ -39,7 +41,7 @@ def render_model_card(
     tolerance = next(iter(parity.values())).tolerance if parity else None
     return env.get_template("model_card.md.j2").render(
         model_name=model_name,
-        version=version_id(onnx_bytes),
+        version=version_id(onnx_bytes, cascade_manifest),
         onnx_sha256=hashlib.sha256(onnx_bytes).hexdigest(),
         data_location=data_location,
         data_hash=data_hash,
@@ -52,6 +54,7 @@ def render_model_card(
         tolerance=tolerance,
         parent_version=parent_version,
         gate=gate,
+        cascade=cascade,
         gate_rows=[("overall", gate["overall"]), *gate["slices"].items()]
         if "overall" in gate
         else [],
