@@ -167,8 +167,8 @@ class ClassifierMetrics:
         for labels, count in tally.items():
             self.items.labels(*labels).inc(count)
         stages = Tally((d.model_version, d.role, str(d.stage), d.route) for d in result.decided)
-        for labels, count in stages.items():
-            self.stage_items.labels(*labels).inc(count)
+        for stage_labels, count in stages.items():
+            self.stage_items.labels(*stage_labels).inc(count)
         for decided in result.decided:
             self.end_to_end_latency.labels(decided.model_version, decided.role).observe(
                 decided.latency_seconds
