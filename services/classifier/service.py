@@ -33,6 +33,7 @@ from shared.messages import (
     MessageErrorKind,
     ReviewRequest,
 )
+from shared.serving.cascade import decide_cascade
 from shared.serving.routing import Decision, Route, route_decisions
 from shared.serving.text import prepare_text
 from shared.settings import Settings
@@ -89,6 +90,7 @@ class Decided:
     latency_seconds: float
     model_version: str = ""
     role: str = "stable"
+    stage: int = 1
 
 
 @dataclass(slots=True)
@@ -105,6 +107,10 @@ class ModelStats:
     agree: int = 0
     disagree: int = 0
     """The canary's top tag against the stable model's, item by item."""
+    stage2_items: int = 0
+    stage2_seconds: float = 0.0
+    stage2_errors: int = 0
+    """Items stage 2 re-decided (stage 1 was unsure of them) and the time it took."""
 
 
 class InferenceErrorKind(StrEnum):
@@ -228,6 +234,19 @@ def _score(model: LoadedModel, texts: list[str], routing: Routing) -> tuple[_Sco
     ok = [i for i in range(len(texts)) if i not in failed]
     decisions: list[Decision | None] = [None] * len(texts)
     routed = route_decisions(proba[ok], model.classes, model.thresholds, routing.approved_tags)
+    if model.stage2 is not None:
+        started = time.perf_counter()
+        try:
+            outcome = decide_cascade(
+                [texts[i] for i in ok], routed, model.stage2, routing.approved_tags
+            )
+        except Exception:  # stage 1's decisions stand: its doubtful items go to people
+            stats.stage2_errors = sum(1 for d in routed if d.route == "review")
+        else:
+            routed = outcome.decisions
+            stats.stage2_items = outcome.stage2_items
+            stats.stage2_seconds = outcome.stage2_seconds
+        stats.inference_seconds += time.perf_counter() - started
     for index, decision in zip(ok, routed, strict=True):
         decisions[index] = decision
         tag = decision.tag if decision.tag in routing.approved_tags else "unapproved"
@@ -330,6 +349,7 @@ def _classification(
         probabilities={t: decision.probabilities.get(t, 0.0) for t in approved},
         model_version=model.name,
         role=model.role,
+        stage=decision.stage,
         latency_ms=latency * 1000,
         decided_at=decided_at,
     )
@@ -376,6 +396,7 @@ def _decide(
             latency_seconds=classification.latency_ms / 1000,
             model_version=model.name,
             role=model.role,
+            stage=decision.stage,
         )
     )
 

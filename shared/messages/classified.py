@@ -62,6 +62,14 @@ class Classification(Message):
         description="The serving role of model_version; absent on a human decision (the "
         "review queue does not know it).",
     )
+    stage: int | None = Field(
+        None,
+        ge=1,
+        le=2,
+        description="Which stage of the model's cascade decided: 1 (the fast model, sure "
+        "of itself) or 2 (the sentence-encoder model, for what stage 1 was unsure of); "
+        "absent on a human decision and from versions before the cascade.",
+    )
     latency_ms: float = Field(
         ge=0,
         description="From ingest acceptance to this decision (on a human decision, to the "

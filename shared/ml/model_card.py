@@ -33,6 +33,8 @@ def render_model_card(
     parent_version: str | None,
     gate: Mapping[str, Any],
     checks: ModelChecks | None = None,
+    cascade: Mapping[str, Any] | None = None,
+    cascade_manifest: bytes | None = None,
 ) -> str:
     env = Environment(  # renders markdown (autoescape below), never served as HTML  # nosec B701
         loader=PackageLoader("shared.ml", "templates"),
@@ -43,7 +45,7 @@ def render_model_card(
     tolerance = next(iter(parity.values())).tolerance if parity else None
     return env.get_template("model_card.md.j2").render(
         model_name=model_name,
-        version=version_id(onnx_bytes),
+        version=version_id(onnx_bytes, cascade_manifest),
         onnx_sha256=hashlib.sha256(onnx_bytes).hexdigest(),
         data_location=data_location,
         data_hash=data_hash,
@@ -57,6 +59,7 @@ def render_model_card(
         parent_version=parent_version,
         gate=gate,
         checks=checks,
+        cascade=cascade,
         gate_rows=[("overall", gate["overall"]), *gate["slices"].items()]
         if "overall" in gate
         else [],

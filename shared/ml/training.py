@@ -22,6 +22,7 @@ from sklearn.pipeline import Pipeline
 
 from shared.ml.calibration import Calibration, calibrate
 from shared.ml.candidates import NewVersion, Parent, register_candidate
+from shared.ml.cascade import encoder_folder, evaluate_on_test, train_stage2
 from shared.ml.checks import ModelChecks, checks_metrics, run_checks, stage_one_fit
 from shared.ml.config import ModelConfig
 from shared.ml.data import (
@@ -49,7 +50,7 @@ from shared.ml.predictor import ThresholdPredictor
 from shared.ml.report import write_report
 from shared.ml.tracking import log_training_run
 from shared.registry import ModelVersion
-from shared.registry.models import MODEL_ARTIFACT
+from shared.registry.models import CASCADE_ARTIFACT, MODEL_ARTIFACT
 from shared.serving.model_format import (
     PIPELINE_ARTIFACT,
     VECTORIZER_STEP,
@@ -66,7 +67,7 @@ STEPS = (
     "train scikit-learn pipeline",
     "export to ONNX",
     "parity gate",
-    "calibrate review threshold",
+    "train stage 2 and calibrate both stages out of fold",
     "evaluate on the test split",
     "baselines, can-it-overfit and behavioural tests",
     "gate against the stable version and register",
@@ -143,13 +144,29 @@ def train(
 
     on_step(STEPS[4])
     classes = tagger.classes
-    calibration = calibrate(
+    validation_calibration = calibrate(
         tagger.predict_proba(texts["validation"]),
         classes,
         [i.tag for i in splits.validation],
         settings.target_precision,
         settings.calibration_strategy,
     )
+    stage2 = train_stage2(
+        encoder_dir=encoder_folder(settings.encoder_dir),
+        texts=texts,
+        tags={name: [i.tag for i in part] for name, part in splits.as_dict().items()},
+        make_stage1=lambda: build_pipeline(config, settings.seed),
+        approved=tags,
+        target_precision=settings.target_precision,
+        strategy=settings.calibration_strategy,
+        repeats=settings.cascade_cv_repeats,
+        seed=settings.seed,
+        parity_tolerance=settings.parity_tolerance,
+    )
+    # Stage 1's thresholds come from out-of-fold predictions over train + validation too
+    # (hundreds of items, repeated), not from the validation split's 115 alone.
+    calibration = stage2.stage1_calibration
+    manifest_bytes = stage2.manifest.to_bytes()
 
     on_step(STEPS[5])
     report = evaluate(
@@ -160,6 +177,28 @@ def train(
         tags,
         [EvalItem(title=i.title, description=i.description) for i in splits.test],
     )
+
+    cascade_test = evaluate_on_test(
+        [i.tag for i in splits.test],
+        classes,
+        tagger.predict_proba(texts["test"]),
+        stage2.stage2.predict_proba(texts["test"]),
+        calibration.thresholds,
+        stage2.manifest.thresholds,
+        tags,
+    )
+    cascade_metrics = {
+        "out_of_fold": stage2.out_of_fold.as_dict(),
+        "test": cascade_test,
+        "stage1_validation_split": {
+            "thresholds": validation_calibration.thresholds,
+            "coverage": validation_calibration.validation_coverage,
+            "precision": validation_calibration.validation_precision,
+        },
+        "stage2_thresholds": stage2.manifest.thresholds,
+        "parity": stage2.parity,
+        "int8_cosine_min": stage2.int8_cosine_min,
+    }
 
     on_step(STEPS[6])
     served = ThresholdPredictor(tagger, calibration.thresholds, tags, name="stage 1")
@@ -176,6 +215,12 @@ def train(
         "test_fraction": settings.test_fraction,
         "calibration_strategy": calibration.strategy,
         "target_precision": calibration.target_precision,
+        "cascade": {
+            "encoder": stage2.manifest.encoder,
+            "max_tokens": stage2.manifest.max_tokens,
+            "cv_repeats": settings.cascade_cv_repeats,
+            "head": "LogisticRegression(C=10, class_weight=balanced) on embeddings",
+        },
     }
     if config.model_fields_set:  # which hyper-parameters were set rather than defaulted
         params["hyperparameters_set"] = sorted(config.model_fields_set)
@@ -193,6 +238,7 @@ def train(
         "validation_precision": calibration.validation_precision,
         "parity": {name: p.max_abs_diff for name, p in parity.items()},
         "checks": checks_metrics(checks),
+        "cascade": cascade_metrics,
         "data": {
             "n_items": summary.n_items,
             "class_counts": summary.class_counts,
@@ -267,6 +313,8 @@ def train(
             parent_version=stable.version if stable else None,
             gate=gate,
             checks=checks,
+            cascade=cascade_metrics,
+            cascade_manifest=manifest_bytes,
         )
         artifacts = {
             MODEL_ARTIFACT: onnx_bytes,
@@ -276,6 +324,8 @@ def train(
             FITTED_ARTIFACT: fitted_texts_json([*splits.train, *splits.validation]),
             **_render_report(report, context, checks),
             "model_card.md": card.encode(),
+            **stage2.artifacts,
+            CASCADE_ARTIFACT: manifest_bytes,
         }
         logged.clear()
         logged.update(artifacts)

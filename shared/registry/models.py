@@ -9,6 +9,9 @@ from typing import Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 MODEL_ARTIFACT = "model.onnx"
+CASCADE_ARTIFACT = "cascade.json"
+"""A cascade's manifest (stage 2's thresholds, the digests of its encoder and head): with
+it, a version's id covers both stages (``shared.registry.service.version_id``)."""
 
 
 class ModelStatus(StrEnum):
@@ -38,7 +41,10 @@ class ModelVersion(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    version: str = Field(description="'v' + the first 12 hex digits of model.onnx's SHA-256.")
+    version: str = Field(
+        description="'v' + the first 12 hex digits of model.onnx's SHA-256 (with a cascade, "
+        "of model.onnx's and cascade.json's)."
+    )
     name: str = Field(description="Model name; the registry keeps versions per name.")
     status: ModelStatus
     created_at: AwareDatetime

@@ -23,6 +23,7 @@ from shared.registry.errors import (
     VersionNotFound,
 )
 from shared.registry.models import (
+    CASCADE_ARTIFACT,
     MODEL_ARTIFACT,
     ArtifactRef,
     ModelStatus,
@@ -47,9 +48,16 @@ ALLOWED_TRANSITIONS: Mapping[ModelStatus, frozenset[ModelStatus]] = {
 }
 
 
-def version_id(model_bytes: bytes) -> str:
-    """The version id of a model: derived from its ONNX bytes, so the same model, same id."""
-    return "v" + sha256_hex(model_bytes)[:12]
+def version_id(model_bytes: bytes, cascade: bytes | None = None) -> str:
+    """The version id of a model: derived from its ONNX bytes, so the same model, same id.
+
+    A cascade's id also covers its manifest (``cascade.json``), which names its second
+    stage's encoder and head by their SHA-256: same two stages, same id; a stage-1 model
+    alone keeps the id it always had.
+    """
+    if cascade is None:
+        return "v" + sha256_hex(model_bytes)[:12]
+    return "v" + sha256_hex(sha256_hex(model_bytes).encode() + b"\n" + cascade)[:12]
 
 
 def _utc_now() -> datetime:
@@ -156,7 +164,7 @@ class ModelRegistry:
         }
         try:
             draft = ModelVersion(
-                version=version_id(artifacts[MODEL_ARTIFACT]),
+                version=version_id(artifacts[MODEL_ARTIFACT], artifacts.get(CASCADE_ARTIFACT)),
                 name=self.model_name,
                 status=ModelStatus.CANDIDATE,
                 created_at=self._clock(),

@@ -25,6 +25,8 @@ class Decision:
     confidence: float
     route: Route
     probabilities: dict[str, float]
+    stage: int = 1
+    """Which stage of a cascade made the decision (``shared.serving.cascade``)."""
 
 
 def route_decisions(

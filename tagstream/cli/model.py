@@ -327,17 +327,18 @@ def predict(
     from shared.ml.data import parse_csv, read_text
     from shared.ml.scoring import load_tagger
     from shared.registry import ModelRegistry
-    from shared.serving.scoring import score_rows
+    from shared.serving.scoring import load_cascade_stage2, score_rows
 
     settings = load_settings()
     with user_errors(), ModelRegistry.open(settings) as registry:
         version = _pick(registry, model)
         tagger = load_tagger(registry, version, "sklearn" if engine == "sklearn" else "onnx")
+        stage2 = load_cascade_stage2(registry, version, settings)  # TAGSTREAM_CASCADE_ENABLED
         rows = parse_csv(read_text(str(input)), required=("title",))
         sink = sys.stdout if str(output) == "-" else output.open("w", encoding="utf-8")
         counts = {"scored": 0, "errors": 0}
         try:
-            for result in score_rows(rows, tagger, version, settings):
+            for result in score_rows(rows, tagger, version, settings, stage2):
                 counts["errors" if "error" in result else "scored"] += 1
                 sink.write(json.dumps(result, ensure_ascii=False) + "\n")
         finally:

@@ -56,16 +56,29 @@ def test_train_predict_list_show_promote(
     rows[2]["title"] = "x" * 301
     items = write_rows(tmp_path / "items.csv", rows, ["id", "title", "description", "extra"])
     out = tmp_path / "out.jsonl"
+    off = tmp_path / "off.jsonl"
+    run({**env, "TAGSTREAM_CASCADE_ENABLED": "false"}, "model", "predict", "--input", str(items),
+        "--output", str(off))  # fmt: skip
+    without = [json.loads(line) for line in off.read_text().splitlines()]
+    assert {line.get("stage") for line in without if "error" not in line} == {1}
     run(env, "model", "predict", "--input", str(items), "--output", str(out))
     lines = [json.loads(line) for line in out.read_text().splitlines()]
+    for on_line, off_line in zip(lines, without, strict=True):
+        if on_line.get("stage") == 1:  # stage 1's own decisions do not change
+            assert on_line == off_line
+        elif "error" not in on_line:  # stage 2 only re-decides stage 1's doubts
+            assert off_line["route"] == "review"
     assert [line["id"] for line in lines] == [r["id"] for r in rows]
     assert lines[1]["error"] == "title: must not be empty"
     assert lines[2]["error"].startswith("title: longer than 300")
     good = [line for line in lines if "error" not in line]
     assert len(good) == len(rows) - 2
     for line in good:
-        assert set(line) == {"id", "tag", "probabilities", "confidence", "route", "model_version"}
+        assert set(line) == {
+            "id", "tag", "probabilities", "confidence", "route", "stage", "model_version"
+        }  # fmt: skip
         assert line["model_version"] == first
+        assert line["stage"] in (1, 2)
         assert len(line["probabilities"]) == 4
         assert line["route"] in ("auto", "review")
 

@@ -41,11 +41,18 @@ def test_first_version_is_stable_and_has_every_artifact(
         "precision_coverage.png",
         "model_card.md",
         "splits.json",
+        "encoder.onnx",
+        "encoder-tokenizer.json",
+        "head.onnx",
+        "cascade.json",
     }
     with ModelRegistry.open(settings) as registry:
         onnx = registry.artifact_bytes(version.version, "model.onnx")
+        manifest = registry.artifact_bytes(version.version, "cascade.json")
         splits = json.loads(registry.artifact_bytes(version.version, "splits.json"))
-    assert version.version == "v" + hashlib.sha256(onnx).hexdigest()[:12]
+    stage1 = hashlib.sha256(onnx).hexdigest().encode()
+    assert version.version == "v" + hashlib.sha256(stage1 + b"\n" + manifest).hexdigest()[:12]
+    assert json.loads(manifest)["artifacts"]["head.onnx"] == version.artifacts["head.onnx"].sha256
     assert sum(len(ids) for ids in splits.values()) == 120
     assert set(version.thresholds) == set(settings.approved_tags)
     assert result.data.n_items == 120

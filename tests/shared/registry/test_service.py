@@ -358,3 +358,9 @@ def test_one_canary_at_a_time_and_never_the_stable_one(registry: ModelRegistry) 
     with pytest.raises(InvalidTransition, match="within"):
         registry.set_canary(first.version, weight=1.5, shadow=False, reason="150%")
     assert registry.traffic().canary_weight == 0.1
+
+
+def test_a_cascade_version_id_covers_its_manifest() -> None:
+    assert version_id(b"model-1", b"cascade-a") != version_id(b"model-1", b"cascade-b")
+    assert version_id(b"model-1", b"cascade-a") != version_id(b"model-1")
+    assert version_id(b"model-1", b"cascade-a") == version_id(b"model-1", b"cascade-a")
