@@ -30,9 +30,9 @@ from shared.serving.encoder import (
     INPUT_IDS,
     INPUT_MASK,
     META_DIMENSION,
-    META_FORMAT,
     OUTPUT_EMBEDDING,
 )
+from shared.serving.model_format import META_FORMAT
 
 OPSET = 17  # LayerNormalization is a standard op from 17 on
 CONFIG_FILE = "config.json"

@@ -20,12 +20,11 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import onnxruntime as ort
 
 from shared.registry import ModelRegistry, ModelVersion
 from shared.registry.models import CASCADE_ARTIFACT
 from shared.serving.encoder import DEFAULT_MAX_TOKENS, SentenceEncoder
-from shared.serving.onnx_tagger import session_options
+from shared.serving.onnx_tagger import open_session
 from shared.serving.routing import Decision, route_decisions
 
 ENCODER_ARTIFACT = "encoder.onnx"
@@ -78,10 +77,7 @@ class HeadModel:
     """The stage-2 classifier on embeddings: one onnxruntime session over skl2onnx's graph."""
 
     def __init__(self, model: bytes | Path, classes: Sequence[str]) -> None:
-        source = model if isinstance(model, bytes) else str(model)
-        self._session = ort.InferenceSession(
-            source, session_options(1), providers=["CPUExecutionProvider"]
-        )
+        self._session, _ = open_session(model)
         self.classes = list(classes)
 
     def predict_proba(self, embeddings: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:

@@ -16,16 +16,14 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
-import onnxruntime as ort
 from tokenizers import Tokenizer
 
-from shared.serving.onnx_tagger import session_options
+from shared.serving.onnx_tagger import open_session
 
 INPUT_IDS = "input_ids"
 INPUT_MASK = "attention_mask"
 OUTPUT_EMBEDDING = "embedding"
 ENCODER_FORMAT = "tagstream-sentence-encoder/1"
-META_FORMAT = "tagstream.format"
 META_DIMENSION = "tagstream.dimension"
 DEFAULT_MAX_TOKENS = 128
 RUN_ROWS = 1  # see the module docstring: an item's embedding must not depend on its batch
@@ -42,16 +40,12 @@ class SentenceEncoder:
         max_tokens: int = DEFAULT_MAX_TOKENS,
         intra_op_threads: int = 1,
     ) -> None:
-        source = model if isinstance(model, bytes) else str(model)
-        self._session = ort.InferenceSession(
-            source, session_options(intra_op_threads), providers=["CPUExecutionProvider"]
+        self._session, meta = open_session(
+            model,
+            intra_op_threads=intra_op_threads,
+            expected_format=ENCODER_FORMAT,
+            what="sentence encoder",
         )
-        meta = self._session.get_modelmeta().custom_metadata_map
-        if meta.get(META_FORMAT) != ENCODER_FORMAT:
-            raise ValueError(
-                f"not a tagstream sentence encoder (format {meta.get(META_FORMAT)!r}, "
-                f"expected {ENCODER_FORMAT!r})"
-            )
         self.dimension = int(meta[META_DIMENSION])
         raw = tokenizer if isinstance(tokenizer, bytes) else Path(tokenizer).read_bytes()
         self._tokenizer = Tokenizer.from_str(raw.decode())

@@ -61,20 +61,41 @@ def session_options(intra_op_threads: int = 1) -> ort.SessionOptions:
     return options
 
 
+def open_session(
+    model: bytes | Path,
+    *,
+    intra_op_threads: int = 1,
+    expected_format: str | None = None,
+    what: str = "model",
+) -> tuple[ort.InferenceSession, dict[str, str]]:
+    """A CPU session over ``model`` (bytes or a path) and its custom metadata.
+
+    With ``expected_format``, a model whose ``META_FORMAT`` differs is refused as not a
+    tagstream ``what``.
+    """
+    source = model if isinstance(model, bytes) else str(model)
+    session = ort.InferenceSession(
+        source, session_options(intra_op_threads), providers=["CPUExecutionProvider"]
+    )
+    meta = dict(session.get_modelmeta().custom_metadata_map)
+    if expected_format is not None and meta.get(META_FORMAT) != expected_format:
+        raise ValueError(
+            f"not a tagstream {what} (format {meta.get(META_FORMAT)!r}, "
+            f"expected {expected_format!r})"
+        )
+    return session, meta
+
+
 class OnnxTagger:
     """Class probabilities for prepared texts, from an ONNX model built by ``export_onnx``."""
 
     def __init__(self, model: bytes | Path, *, intra_op_threads: int = 1) -> None:
-        source = model if isinstance(model, bytes) else str(model)
-        self._session = ort.InferenceSession(
-            source, session_options(intra_op_threads), providers=["CPUExecutionProvider"]
+        self._session, meta = open_session(
+            model,
+            intra_op_threads=intra_op_threads,
+            expected_format=GRAPH_FORMAT,
+            what="tagging model",
         )
-        meta = self._session.get_modelmeta().custom_metadata_map
-        if meta.get(META_FORMAT) != GRAPH_FORMAT:
-            raise ValueError(
-                f"not a tagstream tagging model (format {meta.get(META_FORMAT)!r}, "
-                f"expected {GRAPH_FORMAT!r})"
-            )
         self._classes: list[str] = [str(c) for c in json.loads(meta[META_CLASSES])]
         vocabulary_size = int(meta[META_VOCABULARY_SIZE])
         self._rows_per_run = max(1, (_FAST_KEY_LIMIT - 1) // max(1, vocabulary_size))

@@ -30,7 +30,6 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from services.review.auth import create_account
 from shared.db.session import make_engine, make_session_factory
 from shared.kafka import Output, create_producer, ensure_topics
 from shared.kafka.batch import produce_all
@@ -39,9 +38,8 @@ from shared.ml.training import train
 from shared.settings import Settings
 from tagstream.local.broker import EmbeddedBroker
 from tests.fixtures.data import VOCAB, synthetic_rows, write_rows
-from tests.fixtures.db import migrated
-from tests.fixtures.kafka import eventually, read_all
-from tests.fixtures.services import ServiceProcess, port, running, service_env
+from tests.fixtures.kafka import eventually, read_all, settings_for
+from tests.fixtures.services import ServiceProcess, port, reviewer_token, running, service_env
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.chaos]
 
@@ -277,16 +275,6 @@ async def test_every_acknowledged_item_is_decided_once_through_kills_and_rebalan
 # -- the review service killed between its commit and its produce ---------------------
 
 
-def reviewer_token(database_url: str) -> str:
-    engine = make_engine(database_url)
-    try:
-        with make_session_factory(engine, immediate=True).begin() as session:
-            _, token = create_account(session, "rita", "reviewer", datetime.now(UTC))
-        return token
-    finally:
-        engine.dispose()
-
-
 def write_lock_held(path: Path, seconds: float) -> bool:
     """Someone holds the SQLite write lock for ``seconds``: the relay, mid-produce (an
     empty poll ends its transaction at once)."""
@@ -313,22 +301,8 @@ async def test_review_killed_between_commit_and_produce_sends_the_label_once(
 ) -> None:
     # A broker of this test's own: it is paused, and the session's must not be.
     with EmbeddedBroker(log_file=tmp_path / "broker.log") as broker:
-        suffix = uuid.uuid4().hex[:8]
         db = tmp_path / "review.db"
-        settings = Settings(
-            environment="test",
-            kafka_bootstrap_servers=broker.bootstrap_servers,
-            kafka_partitions=2,
-            registry_dir=tmp_path / "registry",
-            database_url=migrated(f"sqlite:///{db}"),
-            topic_raw=f"content.raw.{suffix}",
-            topic_classified=f"content.classified.{suffix}",
-            topic_review=f"review.requests.{suffix}",
-            topic_feedback=f"feedback.labels.{suffix}",
-            topic_models=f"models.events.{suffix}",
-            topic_dlq=f"content.dlq.{suffix}",
-            topic_shadow=f"content.shadow.{suffix}",
-        )
+        settings = settings_for(broker, tmp_path, partitions=2, database=db.name)
         await ensure_topics(settings)
         token = reviewer_token(settings.database_url)
         now = datetime.now(UTC)
@@ -356,7 +330,7 @@ async def test_review_killed_between_commit_and_produce_sends_the_label_once(
         env = service_env(
             settings,
             TAGSTREAM_REVIEW_PORT=review_port,
-            TAGSTREAM_REVIEW_GROUP_ID=f"review-{suffix}",
+            TAGSTREAM_REVIEW_GROUP_ID=f"review-{settings.topic_review}",
             TAGSTREAM_REVIEW_OUTBOX_POLL_SECONDS="0.2",
         )
         first = ServiceProcess("review", env, int(review_port), tmp_path)

@@ -15,27 +15,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services.review.auth import create_account
-from shared.db.session import make_engine, make_session_factory
 from shared.kafka import Output, create_producer
 from shared.kafka.batch import produce_all
 from shared.messages import Classification
 from shared.settings import Settings
 from tests.fixtures.kafka import read_all, read_topic
-from tests.fixtures.services import ServiceProcess, port, running, service_env
+from tests.fixtures.services import ServiceProcess, port, reviewer_token, running, service_env
 from tests.services.review.conftest import request
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]  # two process starts per backend
-
-
-def reviewer_token(database_url: str) -> str:
-    engine = make_engine(database_url)
-    try:
-        with make_session_factory(engine, immediate=True).begin() as session:
-            _, token = create_account(session, "rita", "reviewer", datetime.now(UTC))
-        return token
-    finally:
-        engine.dispose()
 
 
 def review_process(settings: Settings, tmp_path: Path, poll_seconds: float) -> ServiceProcess:
