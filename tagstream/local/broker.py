@@ -77,13 +77,14 @@ class EmbeddedBroker:
     def start(self, timeout: float = 20.0) -> Self:
         if self.log_file is not None:
             self._log = self.log_file.open("ab")
-        self.process = subprocess.Popen(  # our binary and flags, no shell  # nosec B603
-            self.command(),
-            stdout=self._log or subprocess.DEVNULL,
-            stderr=subprocess.STDOUT,
-            start_new_session=self.own_session,
-            preexec_fn=lifeline.die_with_parent() if self.die_with_parent else None,
-        )
+        with lifeline.signals_deferred():  # a Ctrl-C here would orphan the broker
+            self.process = subprocess.Popen(  # our binary and flags, no shell  # nosec B603
+                self.command(),
+                stdout=self._log or subprocess.DEVNULL,
+                stderr=subprocess.STDOUT,
+                start_new_session=self.own_session,
+                preexec_fn=lifeline.die_with_parent() if self.die_with_parent else None,
+            )
         wait_for_port(self.port, timeout, self.process)
         return self
 

@@ -30,7 +30,7 @@ from typing import IO, Literal, Self
 
 import structlog
 
-from tagstream.local.lifeline import Lifeline, die_with_parent
+from tagstream.local.lifeline import Lifeline, die_with_parent, signals_deferred
 
 log = structlog.get_logger(__name__)
 
@@ -204,18 +204,19 @@ class Supervisor:
         logfile.flush()
         # Its own session: the terminal's Ctrl-C reaches only the supervisor, which then
         # stops the children in order; and killpg reaches whatever the child spawned.
-        process = subprocess.Popen(  # argv from `up`'s own specs, no shell  # nosec B603
-            list(spec.argv),
-            env={**os.environ, **spec.env},
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=die_with_parent(),  # only prctl runs in the child, libc found before
-        )
-        if self.lifeline is not None:
-            self.lifeline.watch(process.pid)
-        child.process = process
+        with signals_deferred():  # a Ctrl-C between the fork and the record would orphan it
+            process = subprocess.Popen(  # argv from `up`'s own specs, no shell  # nosec B603
+                list(spec.argv),
+                env={**os.environ, **spec.env},
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=die_with_parent(),  # only prctl runs in the child, libc found before
+            )
+            if self.lifeline is not None:
+                self.lifeline.watch(process.pid)
+            child.process = process
         child.state = "running"
         child.started_at = time.monotonic()
         child.restart_at = None

@@ -20,7 +20,7 @@ import pytest
 
 from tagstream.local.broker import free_port
 from tagstream.local.instance import AlreadyRunning, InstanceLock
-from tagstream.local.lifeline import Lifeline, watchdog
+from tagstream.local.lifeline import Lifeline, signals_deferred, watchdog
 from tests.fixtures.processes import alive, descendants, listening
 
 pytestmark = pytest.mark.chaos
@@ -166,3 +166,21 @@ def test_a_second_holder_is_refused_with_the_pid_until_the_first_dies(tmp_path: 
         holder.wait()
         if holder.stdout is not None:
             holder.stdout.close()
+
+
+def test_a_ctrl_c_while_spawning_comes_after_the_child_is_recorded() -> None:
+    recorded: list[subprocess.Popen[bytes]] = []
+
+    def spawn_and_record() -> None:
+        with signals_deferred():
+            child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+            os.kill(os.getpid(), signal.SIGINT)  # as a Ctrl-C right after the fork
+            time.sleep(0.1)  # a handler that ran now would raise before the record below
+            recorded.append(child)
+
+    with pytest.raises(KeyboardInterrupt):
+        spawn_and_record()
+    assert recorded  # the interrupt came after: the caller can stop the child
+    recorded[0].kill()
+    recorded[0].wait()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
