@@ -24,7 +24,7 @@ ifeq ($(origin TAGSTREAM_DATA_LOCATION),undefined)
 endif
 
 .DEFAULT_GOAL := help
-.PHONY: help run demo test test-chaos system lint audit unit integration bench format data clean lock docs
+.PHONY: help run demo test test-chaos system lint audit unit integration bench format data clean lock docs screenshots
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -102,6 +102,12 @@ bench: $(STAMP) ## Benchmarks (inference, classifier throughput, end-to-end late
 
 docs: $(STAMP) ## Regenerate docs/configuration.md and docs/cli.md from the code
 	$(BIN)/python -m tagstream.docs
+
+# The tests take and check these pictures in a temporary folder on every run; only this
+# target rewrites the committed ones (the demo's report takes a few minutes to make).
+screenshots: $(STAMP) ## Retake the README's pictures into docs/images/ (browser; slow)
+	TAGSTREAM_UPDATE_SCREENSHOTS=1 $(BIN)/pytest -q tests/docs/test_screenshots.py \
+		tests/flows/test_demo_flow.py::test_screenshot_of_the_report
 
 format: $(STAMP) ## Apply ruff fixes and formatting
 	$(BIN)/ruff check --fix .

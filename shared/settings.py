@@ -18,7 +18,10 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 PUBLIC_DATASET_URL = (
     "https://raw.githubusercontent.com/GokuMohandas/Made-With-ML/main/datasets/dataset.csv"
 )
-#: Where docs/ is published; alert annotations link to its operations.md runbooks.
+#: Where docs/ is published; alert annotations link to its operations.md runbooks. The
+#: repository's address is recorded nowhere else (no [project.urls] in pyproject, no git
+#: remote), so this is the assumed GitHub home; set TAGSTREAM_RUNBOOK_BASE_URL where the
+#: docs really are served, and derive this from pyproject once it names the repository.
 DEFAULT_RUNBOOK_BASE_URL = "https://github.com/tagstream/tagstream/blob/main/docs"
 DEFAULT_TAGS = ("natural-language-processing", "computer-vision", "mlops", "other")
 

@@ -31,7 +31,14 @@ if ! command -v apt-get >/dev/null; then
   exit 1
 fi
 if [ "$(id -u)" -ne 0 ]; then
-  echo "missing system packages; run: sudo apt-get install -y ${missing[*]}" >&2
+  # One command that works on a bare Debian too: package lists may never have been
+  # fetched (a fresh image has none), and sudo is not installed by default.
+  install="apt-get update && apt-get install -y ${missing[*]}"
+  if command -v sudo >/dev/null; then
+    echo "missing system packages; run: sudo sh -c '$install'" >&2
+  else
+    echo "missing system packages; run (root's password): su -c '$install'" >&2
+  fi
   exit 1
 fi
 echo "installing system packages the tests need: ${missing[*]}"

@@ -3,6 +3,9 @@
 Each micro-batch is stored in one transaction; offsets are committed (by ``run_batches``)
 only after that commit and after any dead letters were acknowledged. A re-delivered
 request finds its item id known and is ignored.
+
+Each item keeps the traceparent of its request's ``process`` span (of the record's header
+while tracing is off here), so its label, sent later by the outbox, is on its trace.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from shared.kafka import ConsumerWorker, Output, WorkerConfig, dead_letter
 from shared.kafka.batch import Record
 from shared.kafka.topics import DLQ, REVIEW
 from shared.messages import MessageError, ReviewRequest
+from shared.observability.tracing import traceparent_of
 
 log = structlog.get_logger("services.review.consumer")
 
@@ -61,7 +65,7 @@ def store_batch(
                 )
             )
             continue
-        if store_request(session, request, now):
+        if store_request(session, request, now, traceparent_of(record)):
             stored += 1
         else:
             duplicates += 1

@@ -11,6 +11,11 @@ write lock), so an undo racing the relay either cancels the row before it is sen
 finds it sent. A crash between the ack and the commit re-sends the row: consumers keep
 the latest label per label_id / (item, labeler) and dedupe decisions on label_id, so the
 duplicate is harmless.
+
+Each row is sent in a ``send <topic>`` span under the item's trace (the traceparent kept
+with the item when its request was queued; a new trace for an item queued without one),
+whose context goes in the record's ``traceparent`` header: the human decision and the
+feedback service's handling of the label are on the item's trace.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import asyncio
 import json
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,6 +36,7 @@ from services.review.database import ReviewDatabase
 from services.review.metrics import ReviewMetrics
 from services.review.repository import ReviewRepository
 from shared.kafka.batch import Output, produce_all
+from shared.observability.tracing import send_span, traceparent_context
 from shared.stopping import sleep_or_stop
 
 log = structlog.get_logger("services.review.outbox")
@@ -78,11 +85,24 @@ class OutboxRelay:
             rows = await loop.run_in_executor(self._thread, self._read, session)
             if not rows:
                 return 0
-            outputs = [
-                Output(topic, key.encode(), json.dumps(payload).encode())
-                for _, topic, key, payload in rows
-            ]
-            await produce_all(self._producer, outputs)
+            with ExitStack() as spans:
+                outputs = [
+                    Output(
+                        topic,
+                        key.encode(),
+                        json.dumps(payload).encode(),
+                        spans.enter_context(
+                            send_span(
+                                "review",
+                                topic,
+                                key.encode(),
+                                parent=traceparent_context(traceparent),
+                            )
+                        ),
+                    )
+                    for _, topic, key, payload, traceparent in rows
+                ]
+                await produce_all(self._producer, outputs)
             ids = [row_id for row_id, *_ in rows]
             await loop.run_in_executor(self._thread, self._mark_sent, session, ids)
         except BaseException:
@@ -90,7 +110,7 @@ class OutboxRelay:
             raise
         finally:
             await loop.run_in_executor(self._thread, session.close)
-        for _, topic, key, payload in rows:
+        for _, topic, key, payload, _ in rows:
             if topic == self._decisions_topic:
                 self._metrics.decision_relayed(payload)
                 log.info("human_decision_relayed", item_id=key, label_id=payload.get("label_id"))
@@ -99,7 +119,7 @@ class OutboxRelay:
                 log.info("label_relayed", item_id=key, label_id=payload.get("label_id"))
         return len(rows)
 
-    def _read(self, session: Session) -> Sequence[tuple[int, str, str, dict[str, Any]]]:
+    def _read(self, session: Session) -> Sequence[tuple[int, str, str, dict[str, Any], str | None]]:
         session.begin()
         rows = ReviewRepository(session).unsent(self._batch)
         if not rows:
@@ -107,7 +127,7 @@ class OutboxRelay:
             # SQLite it holds the write lock, which every poll would otherwise keep across a
             # loop turn, stalling labels (and any blocking caller on the loop) meanwhile.
             session.rollback()
-        return [(r.id, r.topic, r.key, dict(r.payload)) for r in rows]
+        return [(r.id, r.topic, r.key, dict(r.payload), r.traceparent) for r in rows]
 
     @staticmethod
     def _mark_sent(session: Session, ids: Sequence[int]) -> None:

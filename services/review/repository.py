@@ -65,11 +65,12 @@ class ReviewRepository:
         requested_at: datetime,
         reason: str,
         report: dict[str, Any] | None = None,
+        traceparent: str | None = None,
     ) -> bool:
         """Put a labeled item back in the queue for a request newer than the one it had.
 
         ``report`` (the ``suggested_tag``, ``report_comment`` and ``report_count`` of a
-        user_report request) is stored with it.
+        user_report request) is stored with it, and the newer request's ``traceparent``.
         """
         result = self._session.execute(
             update(ReviewItemRow)
@@ -85,6 +86,7 @@ class ReviewRepository:
                 claimed_by=None,
                 claimed_at=None,
                 lease_expires_at=None,
+                traceparent=traceparent,
                 **(report or {}),
             )
             .execution_options(synchronize_session=False)

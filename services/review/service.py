@@ -76,8 +76,14 @@ def policy_of(session: Session, policy: ReviewPolicy | None = None) -> ReviewPol
     return found if isinstance(found, ReviewPolicy) else ReviewPolicy()
 
 
-def store_request(session: Session, request: ReviewRequest, now: datetime) -> bool:
+def store_request(
+    session: Session, request: ReviewRequest, now: datetime, traceparent: str | None = None
+) -> bool:
     """Queue a review request; True when it changed the queue.
+
+    ``traceparent`` (the request's, see ``shared.observability.tracing.traceparent_of``)
+    is kept with the item, and its label is sent under it; a reopened item takes the
+    newer request's, a merged report keeps the waiting item's.
 
     A repeated request for a known item is ignored (re-delivery), except a *newer* request
     for an item already labeled: that is the feedback service asking for a second opinion
@@ -112,6 +118,7 @@ def store_request(session: Session, request: ReviewRequest, now: datetime) -> bo
             "requested_at": request.requested_at,
             "enqueued_at": now,
             "state": "pending",
+            "traceparent": traceparent,
             **(report or {}),
         }
     )
@@ -119,7 +126,7 @@ def store_request(session: Session, request: ReviewRequest, now: datetime) -> bo
         return True
     if report is not None and repo.merge_report(request.item_id, request.requested_at, report):
         return True
-    return repo.reopen(request.item_id, request.requested_at, request.reason, report)
+    return repo.reopen(request.item_id, request.requested_at, request.reason, report, traceparent)
 
 
 def claim_next(
@@ -190,6 +197,7 @@ def label_item(
                 key=item_id,
                 payload=payload.model_dump(mode="json", exclude_none=True),
                 created_at=now,
+                traceparent=row.traceparent,
             )
             for topic, payload in ((p.feedback_topic, message), (p.decisions_topic, decision))
         ),

@@ -55,6 +55,8 @@ class ReviewItemRow(Base):
     """One item waiting for (``pending``) or having received (``labeled``) a human label.
 
     A claim is ``claimed_by`` + ``lease_expires_at``; an expired lease is no claim.
+    ``traceparent`` is the item's trace where its request was queued: its label is sent
+    under it.
     """
 
     __tablename__ = "review_items"
@@ -80,6 +82,7 @@ class ReviewItemRow(Base):
     suggested_tag: Mapped[str | None] = mapped_column(String(200))
     report_comment: Mapped[str | None] = mapped_column(Text())
     report_count: Mapped[int | None] = mapped_column(Integer())
+    traceparent: Mapped[str | None] = mapped_column(String(128))
 
     __table_args__ = (
         CheckConstraint("state IN ('pending', 'labeled')", name="state"),
@@ -119,7 +122,7 @@ class ReviewLabelRow(Base):
 
 class ReviewOutboxRow(Base):
     """A message of a label to produce (its FeedbackLabel, its human decision), written in
-    the label's transaction; relayed, then sent."""
+    the label's transaction; relayed, then sent, under the item's ``traceparent``."""
 
     __tablename__ = "review_outbox"
 
@@ -131,5 +134,6 @@ class ReviewOutboxRow(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     cancelled_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    traceparent: Mapped[str | None] = mapped_column(String(128))
 
     __table_args__ = (Index("ix_review_outbox_unsent", "sent_at", "cancelled_at", "id"),)

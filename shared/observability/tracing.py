@@ -14,7 +14,10 @@ Where spans are made (the services call these helpers, not the SDK):
 - consume: :class:`BatchTrace`, one span per micro-batch linked to every record's trace,
   and one ``process <topic>`` span per record as a child of the context its producer
   sent, so each item's trace continues through the batch. An output keyed like an input
-  record (the item id, on every topic of the pipeline) carries that record's context on.
+  record (the item id, on every topic of the pipeline) carries that record's context on;
+  a record whose output is sent later (a review item labelled minutes after it was
+  queued) keeps its :func:`traceparent_of` and sends under it with
+  ``send_span(..., parent=traceparent_context(kept))``.
 
 Spans name the service in their instrumentation scope (``tagstream.<service>``); each
 process also names itself in the resource (``service.name``).
@@ -26,6 +29,7 @@ import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar, Token
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -48,6 +52,8 @@ Headers = list[tuple[str, bytes]]
 _PROPAGATOR = TraceContextTextMapPropagator()
 #: The provider the helpers use: None (tracing off) until configure_tracing or a test sets it.
 _provider: trace.TracerProvider | None = None
+#: The longest ``traceparent`` kept for later (version 00 is 55 characters).
+MAX_TRACEPARENT = 128
 
 
 # -- set-up ----------------------------------------------------------------------------
@@ -140,14 +146,45 @@ def extract_context(headers: Sequence[tuple[str, bytes]] | None) -> Context | No
     return ctx if trace.get_current_span(ctx).get_span_context().is_valid else None
 
 
+def traceparent_context(traceparent: str | None) -> Context:
+    """The context a stored ``traceparent`` names; an empty one (a new trace) for none."""
+    if traceparent:
+        ctx = extract_context([("traceparent", traceparent.encode("latin-1", "replace"))])
+        if ctx is not None:
+            return ctx
+    return Context()
+
+
+def traceparent_of(record: Any) -> str | None:
+    """The ``traceparent`` to keep with a consumed record, to send under it later.
+
+    Inside a :class:`BatchTrace`, the record's ``process`` span; else (tracing off here)
+    the context its headers carry, so a label sent after tracing was turned on still
+    joins the item's trace. None for a record without a valid one. Always normalised
+    (``00-<trace>-<span>-<flags>``), never the raw header a producer wrote.
+    """
+    batch = _current_batch.get()
+    span = batch.span_of(record) if batch is not None else None
+    ctx = trace.set_span_in_context(span) if span is not None else extract_context(record.headers)
+    if ctx is None:
+        return None
+    carrier: dict[str, str] = {}
+    _PROPAGATOR.inject(carrier, context=ctx)
+    value = carrier.get("traceparent")
+    return value if value and len(value) <= MAX_TRACEPARENT else None
+
+
 # -- produce ---------------------------------------------------------------------------
 
 
 @contextmanager
-def send_span(service: str, topic: str, key: bytes | None) -> Iterator[Headers | None]:
+def send_span(
+    service: str, topic: str, key: bytes | None, *, parent: Context | None = None
+) -> Iterator[Headers | None]:
     """A producer span around one send; yields the headers to put on the record.
 
-    Yields None while tracing is off (the record goes without headers).
+    The span is a child of ``parent`` when given (``Context()``: a new trace), else of the
+    current span. Yields None while tracing is off (the record goes without headers).
     """
     if _provider is None:
         yield None
@@ -160,7 +197,7 @@ def send_span(service: str, topic: str, key: bytes | None) -> Iterator[Headers |
     if key is not None:
         attributes[ITEM_ID] = key.decode("utf-8", "replace")
     with tracer(service).start_as_current_span(
-        f"send {topic}", kind=SpanKind.PRODUCER, attributes=attributes
+        f"send {topic}", context=parent, kind=SpanKind.PRODUCER, attributes=attributes
     ):
         yield inject_headers()
 
@@ -179,8 +216,10 @@ class BatchTrace:
         self._tracer = tracer(service)
         self._spans: list[Span] = []
         self._items: dict[bytes, Span] = {}
+        self._records: dict[int, Span] = {}
         self._batch: Span | None = None
         self._token: object | None = None
+        self._current: Token[BatchTrace | None] | None = None
         if _provider is None:
             return
         started = time.time_ns()
@@ -211,11 +250,13 @@ class BatchTrace:
                 attributes=_record_attributes(record),
             )
             self._spans.append(span)
+            self._records[id(record)] = span
             if record.key is not None:
                 # one item on two topics of a batch (feedback): outputs follow the first
                 self._items.setdefault(record.key, span)
 
     def __enter__(self) -> BatchTrace:
+        self._current = _current_batch.set(self)
         if self._batch is not None:
             # the handler's own spans and log lines belong to the batch
             self._token = otel_context.attach(trace.set_span_in_context(self._batch))
@@ -225,6 +266,9 @@ class BatchTrace:
         if self._token is not None:
             otel_context.detach(self._token)  # type: ignore[arg-type]
             self._token = None
+        if self._current is not None:
+            _current_batch.reset(self._current)
+            self._current = None
         for span in (*self._spans, *([self._batch] if self._batch else [])):
             if exc is not None:
                 span.record_exception(exc)
@@ -236,12 +280,20 @@ class BatchTrace:
         """Some record of the batch carried a trace context to continue."""
         return bool(self._spans)
 
+    def span_of(self, record: Any) -> Span | None:
+        """The ``process`` span of ``record`` (one of this batch's), None if untraced."""
+        return self._records.get(id(record))
+
     def headers_for(self, key: bytes | None) -> Headers | None:
         """Headers continuing the trace of the input record keyed ``key`` (None if none)."""
         span = self._items.get(key) if key is not None else None
         if span is None:
             return None
         return inject_headers(trace.set_span_in_context(span))
+
+
+#: The batch being handled, for :func:`traceparent_of` (asyncio.to_thread copies it along).
+_current_batch: ContextVar[BatchTrace | None] = ContextVar("tagstream_batch", default=None)
 
 
 def _record_attributes(record: Any) -> dict[str, Any]:

@@ -2,13 +2,19 @@
 
 Run with a PATH of stubs so nothing is really installed: ``apt-get`` records its
 arguments, ``id`` says who we are, and the tools under test are absent from the PATH.
+When the tests run as root, the script also runs as a real unprivileged user (``runuser
+-u nobody``), and the Debian names it can ask for are checked against apt's own lists.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import shlex
 import shutil
 import subprocess
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,6 +23,8 @@ from tests.fixtures.data import REPO
 
 SCRIPT = REPO / "deploy" / "dev" / "ensure-system.sh"
 COREUTILS = ("bash", "mktemp", "tail", "rm", "cat", "python3")
+#: What an unprivileged user's login shell searches on Debian
+SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 def stub(folder: Path, name: str, body: str) -> None:
@@ -49,13 +57,34 @@ def run(bin_dir: Path, uid: int) -> subprocess.CompletedProcess[str]:
     )
 
 
+def command_of(stderr: str) -> tuple[list[str], set[str]]:
+    """The one line's command (argv) and the packages its apt-get install names."""
+    [line] = stderr.strip().splitlines()
+    assert line.startswith("missing system packages; run"), line
+    argv = shlex.split(line.partition(": ")[2])
+    update, _, install = argv[-1].partition(" && ")
+    assert update == "apt-get update", "a bare machine has no package lists yet"
+    assert install.startswith("apt-get install -y "), install
+    return argv, set(install.split()[3:])
+
+
 def test_not_root_prints_the_one_command_and_fails(bin_dir: Path, tmp_path: Path) -> None:
     result = run(bin_dir, uid=1000)
     assert result.returncode == 1
-    [line] = result.stderr.strip().splitlines()
-    assert line.startswith("missing system packages; run: sudo apt-get install -y ")
-    assert {"openssl", "kubernetes-client", "prometheus"} <= set(line.split(" -y ")[1].split())
+    argv, packages = command_of(result.stderr)
+    assert argv[:2] == ["su", "-c"]  # no sudo on this PATH, as on a bare Debian
+    assert {"openssl", "kubernetes-client", "prometheus"} <= packages
     assert not (tmp_path / "apt.log").exists()
+
+
+def test_not_root_with_sudo_prints_the_sudo_command(bin_dir: Path, tmp_path: Path) -> None:
+    stub(bin_dir, "sudo", f'echo "$@" >> {tmp_path / "sudo.log"}')
+    result = run(bin_dir, uid=1000)
+    assert result.returncode == 1
+    argv, packages = command_of(result.stderr)
+    assert argv[:3] == ["sudo", "sh", "-c"]
+    assert {"openssl", "kubernetes-client", "prometheus"} <= packages
+    assert not (tmp_path / "sudo.log").exists()  # printed, never run
 
 
 def test_root_installs_only_what_is_missing_quietly(bin_dir: Path, tmp_path: Path) -> None:
@@ -73,3 +102,70 @@ def test_nothing_missing_means_nothing_done() -> None:
         pytest.skip("this machine lacks some packages: the other tests cover that case")
     result = subprocess.run([str(SCRIPT)], capture_output=True, text=True, check=False)
     assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+
+
+def as_nobody(path: str) -> subprocess.CompletedProcess[str]:
+    """The script run by the real user ``nobody`` (real ``id``, no stubs) with ``path``."""
+    if os.geteuid() != 0 or shutil.which("runuser") is None:
+        pytest.skip("needs root and runuser to switch to an unprivileged user")
+    return subprocess.run(
+        ["runuser", "-u", "nobody", "--", "/usr/bin/env", f"PATH={path}", "bash", str(SCRIPT)],
+        cwd="/",
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+
+
+@pytest.fixture
+def bare_path() -> Iterator[str]:
+    """A folder nobody can read, holding the shell's basics and ``id``: no kubectl,
+    promtool or openssl (a bare machine's PATH, as far as those go)."""
+    folder = Path(tempfile.mkdtemp(prefix="tagstream-bare-path-"))
+    try:
+        folder.chmod(0o755)
+        for name in (*COREUTILS, "id", "apt-get"):
+            found = shutil.which(name, path=SYSTEM_PATH)  # root's own PATH: not for nobody
+            assert found, name
+            os.symlink(found, folder / name)
+        yield str(folder)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_a_real_non_root_user_is_told_the_command_and_nothing_is_installed(
+    bare_path: str,
+) -> None:
+    result = as_nobody(bare_path)
+    assert result.returncode == 1, result.stderr
+    assert result.stdout == ""
+    argv, packages = command_of(result.stderr)
+    assert argv[0] in ("sudo", "su")
+    assert {"openssl", "kubernetes-client", "prometheus"} <= packages
+
+
+def test_a_real_non_root_user_on_this_machine_is_told_nothing_or_the_command() -> None:
+    """Nothing missing: silent success; else the command, and exit 1 (never an install)."""
+    result = as_nobody(SYSTEM_PATH)
+    if result.returncode == 0:
+        assert (result.stdout, result.stderr) == ("", "")
+    else:
+        assert result.returncode == 1
+        command_of(result.stderr)
+
+
+def test_every_package_it_can_ask_for_is_a_debian_package() -> None:
+    names = set(re.findall(r"missing\+=\(([a-z0-9.+-]+)\)", SCRIPT.read_text(encoding="utf-8")))
+    assert {"chromium", "chromium-driver", "prometheus", "postgresql"} <= names
+    if shutil.which("apt-cache") is None or not list(Path("/var/lib/apt/lists").glob("*Packages*")):
+        pytest.skip("no apt package lists on this machine to check the names against")
+    shown = subprocess.run(
+        ["apt-cache", "show", "--no-all-versions", *sorted(names)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    known = set(re.findall(r"^Package: (\S+)$", shown.stdout, flags=re.MULTILINE))
+    assert names <= known, f"not in apt's lists: {sorted(names - known)}"

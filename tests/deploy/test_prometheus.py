@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from shared.settings import DEFAULT_RUNBOOK_BASE_URL
-from tests.deploy.tools import ROOT, markdown_anchors, run, tool
+from tests.deploy.tools import ROOT, markdown_anchors, markdown_sections, run, tool
 
 pytestmark = pytest.mark.deploy
 
@@ -100,6 +100,28 @@ def test_every_alert_has_severity_summary_and_a_runbook_that_exists() -> None:
         # absolute once Prometheus fills in its runbook_base_url external label
         assert path == "{{ $externalLabels.runbook_base_url }}/operations.md", rule["alert"]
         assert anchor in anchors, f"{rule['alert']}: no heading #{anchor} in {OPERATIONS.name}"
+
+
+def test_every_alerts_runbook_section_names_that_alert() -> None:
+    """A link must land where the alert is explained, not on a neighbour's section."""
+    sections = markdown_sections(OPERATIONS)
+    assert "dev-everything-generated" not in sections  # a shell comment is no heading
+    links: dict[str, str] = {}
+    for rule in rules():
+        annotations = rule["annotations"]
+        assert isinstance(annotations, dict)
+        links[str(rule["alert"])] = str(annotations["runbook_url"])
+    # and the Kubernetes rules, whose links are written in
+    committed = yaml.safe_load((ROOT / "k8s/base/monitoring/prometheusrule.yaml").read_text())
+    for group in committed["spec"]["groups"]:
+        for rule in group["rules"]:
+            links[f"{rule['alert']} (PrometheusRule)"] = rule["annotations"]["runbook_url"]
+    assert len(links) > len(REQUIRED_ALERTS)
+    for alert, link in links.items():
+        anchor = link.partition("#")[2]
+        assert anchor in sections, f"{alert}: no heading #{anchor} in {OPERATIONS.name}"
+        name = alert.split()[0]
+        assert name in sections[anchor], f"{alert}: #{anchor} does not mention {name}"
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda path: path.name)

@@ -30,12 +30,31 @@ def run(*args: str | Path, cwd: Path = ROOT) -> str:
     return done.stdout
 
 
+def markdown_sections(path: Path) -> dict[str, str]:
+    """GitHub's anchors of the headings in a markdown file, each with its section's text.
+
+    As GitHub makes them: lines starting with ``#`` inside fenced code are no headings
+    (shell comments), and a repeated heading's anchor gets ``-1``, ``-2``...
+    """
+    sections: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    fenced = False
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.lstrip().startswith(("```", "~~~")):
+            fenced = not fenced
+        elif not fenced and re.match(r"#{1,6} ", line):
+            title = line.lstrip("#").strip().lower()
+            anchor = re.sub(r"[^\w\- ]", "", title).replace(" ", "-")
+            unique, n = anchor, 0
+            while unique in sections:
+                n += 1
+                unique = f"{anchor}-{n}"
+            current = sections[unique] = []
+        if current is not None:
+            current.append(line)
+    return {anchor: "\n".join(lines) for anchor, lines in sections.items()}
+
+
 def markdown_anchors(path: Path) -> set[str]:
     """GitHub's anchors of the headings in a markdown file."""
-    anchors = set()
-    for line in path.read_text().splitlines():
-        if line.startswith("#"):
-            title = line.lstrip("#").strip().lower()
-            title = re.sub(r"[^\w\- ]", "", title)
-            anchors.add(title.replace(" ", "-"))
-    return anchors
+    return set(markdown_sections(path))

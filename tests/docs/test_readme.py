@@ -49,3 +49,7 @@ def test_the_readme_pictures_are_the_ones_the_screenshot_tests_take() -> None:
     assert pictures
     for picture in pictures:
         assert f'"{picture}"' in tests, f"{picture} is not taken by a test"
+        # committed: the tests rewrite them only under make screenshots
+        path = REPO / "docs" / "images" / picture
+        assert path.is_file(), f"docs/images/{picture} is missing: run make screenshots"
+        assert path.read_bytes().startswith(b"\x89PNG"), f"docs/images/{picture} is no PNG"

@@ -1,9 +1,11 @@
 """The README's pictures, taken by headless Chromium from the real thing so they stay true.
 
-Each test writes its PNG into ``docs/images/`` (committed): the review page as a reviewer
-sees it after logging in, with the queue the browser test builds; the evaluation report
-of a model trained on the real dataset. Run them after changing either page, and commit
-the pictures.
+Each test takes its PNG and checks it (size, not blank, the page's elements there): the
+review page as a reviewer sees it after logging in, with the queue the browser test
+builds; the evaluation report of a model trained on the real dataset. By default the
+pictures go to the test's temporary folder; ``make screenshots``
+(``TAGSTREAM_UPDATE_SCREENSHOTS=1``) writes them into ``docs/images/``: run it after
+changing either page, and commit the pictures.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from shared.ml import training
 from shared.registry import ModelRegistry
 from shared.settings import Settings
 from tests.fixtures.data import REPO
+from tests.fixtures.screenshots import check_picture, screenshot_path
 from tests.fixtures.services import ServiceProcess, port, running, service_env
 from tests.services.review.test_web_browser import (
     PASSWORD,
@@ -30,7 +33,6 @@ from tests.services.review.test_web_browser import (
 from tests.services.review.test_web_browser import chrome as browser_session
 
 pytestmark = [pytest.mark.browser]
-IMAGES = REPO / "docs" / "images"
 WIDTH = 1280
 
 
@@ -39,7 +41,16 @@ def chrome() -> Iterator[object]:
     yield from browser_session.__wrapped__()
 
 
-def save(driver: object, name: str, *, width: int = WIDTH, full_page: bool = False) -> Path:
+def save(
+    driver: object,
+    name: str,
+    scratch: Path,
+    *,
+    min_height: int,
+    width: int = WIDTH,
+    full_page: bool = False,
+) -> Path:
+    """Take ``name`` (see tests/fixtures/screenshots.py for where it goes) and check it."""
     from selenium.webdriver.remote.webdriver import WebDriver
 
     assert isinstance(driver, WebDriver)
@@ -48,10 +59,9 @@ def save(driver: object, name: str, *, width: int = WIDTH, full_page: bool = Fal
         document = driver.execute_script("return document.documentElement.scrollHeight")
         metrics = {"width": width, "height": int(document), "deviceScaleFactor": 1}
         driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {**metrics, "mobile": False})
-    IMAGES.mkdir(parents=True, exist_ok=True)
-    path = IMAGES / name
+    path = screenshot_path(name, scratch)
     assert driver.save_screenshot(str(path))
-    assert path.read_bytes().startswith(b"\x89PNG")
+    check_picture(path, width=width, min_height=min_height)
     return path
 
 
@@ -75,13 +85,15 @@ async def test_review_page_screenshot(topics: Settings, chrome: object, tmp_path
             return bool(found) and found[0].get_attribute("data-item-id") == REPORTED
 
         wait_until(item_shown, "the reported item on the review page", timeout=30)
-        save(driver, "review-page.png")
+        save(driver, "review-page.png", tmp_path / "pictures", min_height=400)
 
 
 @pytest.mark.slow
 def test_evaluation_report_screenshot(
     dataset_path: Path, chrome: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from selenium.webdriver.common.by import By
+
     from tests.fixtures.db import migrated
 
     monkeypatch.chdir(REPO)  # the report names its data by a path relative to the repository
@@ -101,4 +113,12 @@ def test_evaluation_report_screenshot(
     driver = chrome
     driver.get(report.resolve().as_uri())
     assert driver.title == "Evaluation on the test split"
-    save(driver, "evaluation-report.png", width=1100, full_page=True)
+    assert driver.find_elements(By.TAG_NAME, "table"), "the report shows no table"
+    save(
+        driver,
+        "evaluation-report.png",
+        tmp_path / "pictures",
+        width=1100,
+        min_height=1500,
+        full_page=True,
+    )

@@ -1,5 +1,7 @@
 """One posted item is one trace: ingest, classifier, review and feedback spans under one
-trace id, carried by the W3C ``traceparent`` header of every Kafka record in between.
+trace id, carried by the W3C ``traceparent`` header of every Kafka record in between, up
+to a reviewer's label sent by the review outbox minutes later and the feedback service's
+handling of it.
 
 The four services run in-process (their apps and lifespans, as ``serve()`` runs them)
 against the real broker; spans go to the SDK's in-memory exporter.
@@ -10,6 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from contextlib import AsyncExitStack
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -23,6 +26,7 @@ from services.classifier.app import create_app as create_classifier
 from services.feedback.app import create_app as create_feedback
 from services.feedback.settings import FeedbackSettings
 from services.ingest.app import create_app as create_ingest
+from services.review.accounts import create_account
 from services.review.app import create_app as create_review
 from services.review.settings import ReviewSettings
 from shared.settings import Settings
@@ -54,7 +58,12 @@ async def test_one_posted_items_spans_share_one_trace_across_every_service(
     classifier = create_classifier(settings, metrics_registry=CollectorRegistry())
     review = create_review(
         ReviewSettings(
-            **{**base, "review_group_id": f"review-{suffix}", "review_batch_max_wait_ms": 50}
+            **{
+                **base,
+                "review_group_id": f"review-{suffix}",
+                "review_batch_max_wait_ms": 50,
+                "review_outbox_poll_seconds": 0.1,
+            }
         ),
         metrics_registry=CollectorRegistry(),
     )
@@ -85,7 +94,30 @@ async def test_one_posted_items_spans_share_one_trace_across_every_service(
             }
             return {"classifier", "review", "feedback"} <= services
 
-        finished = await eventually(_finished(spans), reached_every_service, within=30)
+        await eventually(_finished(spans), reached_every_service, within=30)
+
+        # a reviewer labels it (the item is stored: its process span ended after the commit)
+        with review.state.review_db.sessions.begin() as session:
+            _, token = create_account(session, "rita", "reviewer", datetime.now(UTC))
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=review),
+            base_url="http://review",
+            headers={"Authorization": f"Bearer {token}"},
+        ) as http:
+            claimed = await http.post("/v1/review/claim")
+            assert claimed.status_code == 200, claimed.text
+            assert claimed.json()["item_id"] == item_id
+            tag = review.state.settings.approved_tags[0]
+            labelled = await http.post(f"/v1/review/items/{item_id}/label", json={"tag": tag})
+            assert labelled.status_code == 200, labelled.text
+
+        def label_handled(finished: Sequence[ReadableSpan]) -> bool:
+            return any(
+                s.name == f"process {topics.topic_feedback}" and service_of(s) == "feedback"
+                for s in of_item(finished, item_id)
+            )
+
+        finished = await eventually(_finished(spans), label_handled, within=30)
 
     mine = of_item(finished, item_id)
     [post] = [s for s in finished if s.name == "POST /v1/items"]
@@ -103,7 +135,14 @@ async def test_one_posted_items_spans_share_one_trace_across_every_service(
     classify = step("classifier", f"process {topics.topic_raw}")
     queued = step("review", f"process {topics.topic_review}")
     stored_item = step("feedback", f"process {topics.topic_raw}")
-    stored_decision = step("feedback", f"process {topics.topic_classified}")
+    label_sent = step("review", f"send {topics.topic_feedback}")
+    decision_sent = step("review", f"send {topics.topic_classified}")
+    label_stored = step("feedback", f"process {topics.topic_feedback}")
+    decisions = {
+        s.parent.span_id if s.parent else None: s
+        for s in mine
+        if service_of(s) == "feedback" and s.name == f"process {topics.topic_classified}"
+    }
     # the chain of parents: request -> send -> classifier -> (review | feedback)
     assert send.parent is not None
     assert by_id[send.parent.span_id] is post
@@ -113,8 +152,16 @@ async def test_one_posted_items_spans_share_one_trace_across_every_service(
     assert queued.parent.span_id == classify.context.span_id
     assert stored_item.parent is not None
     assert stored_item.parent.span_id == send.context.span_id
-    assert stored_decision.parent is not None
-    assert stored_decision.parent.span_id == classify.context.span_id
+    # the classifier's decision and the reviewer's, both stored by feedback in the trace
+    assert set(decisions) == {classify.context.span_id, decision_sent.context.span_id}
+    assert all(s.context.trace_id == trace_id for s in decisions.values())
+    # the reviewer's label: sent under the review consumer's span, handled by feedback
+    for sent in (label_sent, decision_sent):
+        assert sent.kind is SpanKind.PRODUCER
+        assert sent.parent is not None
+        assert sent.parent.span_id == queued.context.span_id
+    assert label_stored.parent is not None
+    assert label_stored.parent.span_id == label_sent.context.span_id
     # each batch span is linked to the item's trace, so a batch view leads back to it
     batches = [s for s in finished if s.name == "classifier batch"]
     assert any(link.context.trace_id == trace_id for b in batches for link in b.links)

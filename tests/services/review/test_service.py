@@ -181,6 +181,31 @@ def test_label_by_the_holder_is_stored_with_an_outbox_row(
     assert claim(sessions, "r1") is None
 
 
+def test_the_items_traceparent_goes_with_its_label_and_a_reopened_item_takes_the_newer(
+    sessions: Sessions,
+) -> None:
+    first, second = ("00-" + t * 32 + "-" + "2" * 16 + "-01" for t in "13")
+    with sessions.begin() as session:
+        service.store_request(session, request("a"), T0, first)
+        service.store_request(session, request("b"), T0)  # queued untraced
+    for item in ("a", "b"):
+        claim(sessions, "ann")
+        label(sessions, "ann", item)
+    later = request("a", requested_at=T0 + timedelta(minutes=1))
+    with sessions.begin() as session:
+        assert service.store_request(session, later, T0, second)  # reopened
+        outbox = session.scalars(select(ReviewOutboxRow).order_by(ReviewOutboxRow.id)).all()
+        reopened = session.get(ReviewItemRow, "a")
+        assert reopened is not None
+        assert reopened.traceparent == second
+    assert [(r.key, r.traceparent) for r in outbox] == [
+        ("a", first),
+        ("a", first),
+        ("b", None),
+        ("b", None),
+    ]
+
+
 def test_an_audit_disagreement_is_a_correction_of_the_auto_accepted_tag(
     sessions: Sessions, enqueue: Enqueue
 ) -> None:

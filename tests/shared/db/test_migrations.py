@@ -47,7 +47,7 @@ TABLES = {
 HEADS = {
     "registry": "registry_0003",
     "ingest": "ingest_0001",
-    "review": "review_0003",
+    "review": "review_0004",
     "feedback": "feedback_0002",
     "rollout": "rollout_0001",
 }

@@ -32,6 +32,8 @@ from shared.observability.tracing import (
     extract_context,
     otlp_endpoint,
     send_span,
+    traceparent_context,
+    traceparent_of,
     tracer,
 )
 from tests.fixtures.tracing import service_of, spans  # noqa: F401  (fixture)
@@ -126,6 +128,59 @@ def test_a_batch_continues_each_records_trace_into_its_outputs(
     assert outputs[1].headers is not None
     assert outputs[1].headers[0] == ("x-other", b"kept")
     assert outputs[2].headers is None
+
+
+TRACEPARENT = "00-" + "1" * 32 + "-" + "2" * 16 + "-01"
+
+
+def test_a_kept_traceparent_is_the_records_process_span_or_its_valid_header(
+    spans: InMemorySpanExporter,  # noqa: F811
+) -> None:
+    with send_span("classifier", "review.requests", b"a") as headers:
+        assert headers is not None
+    traced = record(b"a", headers)
+    with BatchTrace("review", [traced, record(b"b", [])]) as batch:
+        kept = traceparent_of(traced)
+        assert traceparent_of(record(b"b", [])) is None
+        assert batch.span_of(traced) is not None
+    [process] = [s for s in spans.get_finished_spans() if s.name == "process content.raw"]
+    assert kept is not None
+    assert kept.rsplit("-", 1)[0] == (
+        f"00-{process.context.trace_id:032x}-{process.context.span_id:016x}"
+    )
+    # outside a batch (tracing off in the consumer): the header's context, normalised
+    assert traceparent_of(record(b"c", [("traceparent", TRACEPARENT.upper().encode())])) == (
+        TRACEPARENT
+    )
+    for bad in (b"garbage", b"00-" + b"0" * 32 + b"-" + b"2" * 16 + b"-01", b"x" * 10_000):
+        assert traceparent_of(record(b"d", [("traceparent", bad)])) is None
+
+
+def test_a_send_goes_under_a_kept_traceparent_or_starts_a_new_trace(
+    spans: InMemorySpanExporter,  # noqa: F811
+) -> None:
+    with tracer("review").start_as_current_span("unrelated"):
+        with send_span(
+            "review", "feedback.labels", b"a", parent=traceparent_context(TRACEPARENT)
+        ) as headers:
+            assert headers is not None
+        with send_span("review", "feedback.labels", b"b", parent=traceparent_context(None)):
+            pass
+    by_item = {
+        s.attributes["tagstream.item_id"]: s
+        for s in spans.get_finished_spans()
+        if s.name == "send feedback.labels"
+    }
+    assert by_item["a"].context.trace_id == int("1" * 32, 16)
+    assert by_item["a"].parent is not None
+    assert by_item["a"].parent.span_id == int("2" * 16, 16)
+    assert by_item["b"].parent is None  # a root: not under the unrelated current span
+    carried = extract_context(headers)
+    assert carried is not None
+    assert trace.get_current_span(carried).get_span_context().span_id == (
+        by_item["a"].context.span_id
+    )
+    assert traceparent_context("not a traceparent") == traceparent_context(None)
 
 
 def test_a_failed_batch_marks_its_spans_as_errors(spans: InMemorySpanExporter) -> None:  # noqa: F811
