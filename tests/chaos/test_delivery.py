@@ -8,8 +8,9 @@ the review database. Duplicates before dedupe are expected (at least once) and p
 losses must be zero. ``TAGSTREAM_CHAOS_ITEMS`` sets the size (``make test-chaos``: 10,000).
 
 Then the review service is SIGKILLed while its outbox relay holds a committed label it
-has read and not yet produced; the restarted service sends it, and the human decision
-is on ``content.classified`` exactly once after dedupe on label_id.
+has read and not yet produced (on SQLite and on PostgreSQL); the restarted service sends
+it, and the human decision is on ``content.classified`` exactly once after dedupe on
+label_id.
 """
 
 from __future__ import annotations
@@ -27,8 +28,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 from shared.db.session import make_engine, make_session_factory
 from shared.kafka import Output, create_producer, ensure_topics
@@ -275,7 +278,7 @@ async def test_every_acknowledged_item_is_decided_once_through_kills_and_rebalan
 # -- the review service killed between its commit and its produce ---------------------
 
 
-def write_lock_held(path: Path, seconds: float) -> bool:
+def write_lock_held(path: str, seconds: float) -> bool:
     """Someone holds the SQLite write lock for ``seconds``: the relay, mid-produce (an
     empty poll ends its transaction at once)."""
     connection = sqlite3.connect(path, timeout=seconds, isolation_level=None)
@@ -289,6 +292,37 @@ def write_lock_held(path: Path, seconds: float) -> bool:
         connection.close()
 
 
+def outbox_rows_locked(url: str, label_id: str) -> bool:
+    """Another transaction holds the row locks of the label's outbox rows on PostgreSQL:
+    the relay, which takes them when it reads the rows (``FOR UPDATE SKIP LOCKED``) and
+    keeps them until it marks them sent. The label's own transaction has committed (the
+    API answered), so nothing else can hold them. ``NOWAIT`` answers at once either way;
+    when free, this probe holds them only for its own instant (a relay poll then skips
+    them once and takes them at its next poll)."""
+    conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(conninfo) as connection:
+        try:
+            connection.execute(
+                "SELECT id FROM review_outbox"
+                " WHERE label_id = %s AND sent_at IS NULL FOR UPDATE NOWAIT",
+                (label_id,),
+            )
+        except psycopg.errors.LockNotAvailable:
+            return True
+        finally:
+            connection.rollback()
+    return False
+
+
+def relay_mid_produce(url: str, label_id: str) -> bool:
+    """The relay has read the label's rows and is producing them (not yet marked sent)."""
+    if url.startswith("sqlite"):
+        database = make_url(url).database
+        assert database is not None
+        return write_lock_held(database, 1.0)
+    return outbox_rows_locked(url, label_id)
+
+
 async def until(probe: Callable[[], Awaitable[bool]], within: float, what: str) -> None:
     deadline = asyncio.get_running_loop().time() + within
     while not await probe():
@@ -297,12 +331,11 @@ async def until(probe: Callable[[], Awaitable[bool]], within: float, what: str) 
 
 
 async def test_review_killed_between_commit_and_produce_sends_the_label_once(
-    tmp_path: Path,
+    tmp_path: Path, database_url: str
 ) -> None:
     # A broker of this test's own: it is paused, and the session's must not be.
     with EmbeddedBroker(log_file=tmp_path / "broker.log") as broker:
-        db = tmp_path / "review.db"
-        settings = settings_for(broker, tmp_path, partitions=2, database=db.name)
+        settings = settings_for(broker, tmp_path, partitions=2, database_url=database_url)
         await ensure_topics(settings)
         token = reviewer_token(settings.database_url)
         now = datetime.now(UTC)
@@ -352,7 +385,9 @@ async def test_review_killed_between_commit_and_produce_sends_the_label_once(
                     label_id = labeled.json()["label_id"]
 
                     async def relay_holds_it() -> bool:
-                        return await asyncio.to_thread(write_lock_held, db, 1.0)
+                        return await asyncio.to_thread(
+                            relay_mid_produce, settings.database_url, label_id
+                        )
 
                     await until(relay_holds_it, 30, "the relay never picked the label up")
                     first.kill()  # read and committed, never acknowledged by the broker
