@@ -111,7 +111,8 @@ async def _refused_unchanged(
     calls: list[tuple[str, Any]],
     check: Callable[[httpx.Response], bool],
     variable: str,
-) -> None:
+) -> dict[str, str]:
+    """Every call refused, nothing changed; returns the review tokens it tried."""
     tokens = review_tokens(service.settings.database_url)
     before = await service.state()
     for what, headers in BAD_CREDENTIALS.items():
@@ -142,6 +143,7 @@ async def _refused_unchanged(
     assert check(done), done.text
     _, ends = before
     await eventually(lambda: topic_ends(service.settings, service.topic), lambda e: e != ends)
+    return tokens
 
 
 async def test_ingest(topics: Settings, migrated_database_url: str, tmp_path: Path) -> None:
@@ -235,7 +237,7 @@ async def test_rollout(topics: Settings, migrated_database_url: str, tmp_path: P
                 )
                 assert response.status_code == 422, action
         assert await rollout.state() == before
-        await _refused_unchanged(
+        tokens = await _refused_unchanged(
             rollout,
             [
                 ("/v1/rollouts", {"version": version}),
@@ -246,3 +248,10 @@ async def test_rollout(topics: Settings, migrated_database_url: str, tmp_path: P
             lambda r: r.status_code == 201,
             "TAGSTREAM_ROLLOUT_ADMIN_KEYS",
         )
+        # reading the rollouts needs an admin key too
+        for token in tokens.values():
+            status = await rollout.http.get(
+                "/v1/rollouts", headers={"Authorization": f"Bearer {token}"}
+            )
+            assert status.status_code == 403, status.text
+        assert (await rollout.http.get("/v1/rollouts", headers=auth)).status_code == 200
