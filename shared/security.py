@@ -27,7 +27,7 @@ MIN_PRODUCTION_KEY_CHARS = 16
 #: How every review account's API token starts (``tsr_`` + ``secrets.token_urlsafe``); also
 #: a pattern for secret scanners. Tokens issued before it have no prefix and still work in
 #: the review service.
-REVIEW_TOKEN_PREFIX = "tsr_"
+REVIEW_TOKEN_PREFIX = "tsr_"  # a public prefix, not a secret  # nosec B105
 
 
 class Unauthorized(Exception):
