@@ -89,10 +89,10 @@ test-chaos: $(STAMP) ## Faults, kills, poison records, hostile input (marker cha
 unit: $(STAMP) ## Fast tests (no real dataset training)
 	$(BIN)/pytest -m "not slow" -q
 
-# The 10,000-item delivery and at-capacity rebalance tests are load-sensitive: make test-chaos.
+# The at-capacity rebalance test is load-sensitive: make test-chaos. The delivery test runs
+# here with 1,500 items (held 3 runs in a row beside two CPU hogs: docs/reliability.md).
 integration: $(STAMP) ## Slow tests: training on the real dataset end to end
-	$(BIN)/pytest -m "slow" -q \
-		--ignore=tests/chaos/test_delivery.py --ignore=tests/chaos/test_rebalances.py
+	$(BIN)/pytest -m "slow" -q --ignore=tests/chaos/test_rebalances.py
 
 bench: $(STAMP) ## Benchmarks (inference, classifier throughput, end-to-end latency) -> bench-results/
 	$(BIN)/python -m tests.bench.bench_inference --out bench-results

@@ -3,6 +3,13 @@
 Keys come from settings and are kept only as sha256 digests; a presented key is hashed
 and compared against every digest with ``hmac.compare_digest`` and no early exit, so
 timing reveals neither a key nor which one matched.
+
+Review accounts' API tokens start with ``REVIEW_TOKEN_PREFIX`` (as GitHub's ``ghp_``), so
+a service that knows no review accounts (they live in the review service's tables) can
+still tell a reviewer's token from a made-up key: it answers 403 ``Forbidden``, not 401,
+to a bearer with that prefix that is not one of its own keys. The prefix is all it
+checks: it cannot tell a real review token from a forged one, and needs not, since either
+is refused; the answer depends on the prefix only, so it reveals nothing about accounts.
 """
 
 from __future__ import annotations
@@ -17,6 +24,10 @@ from pydantic import SecretStr
 
 #: Shortest API key production accepts; shorter ones look like placeholders.
 MIN_PRODUCTION_KEY_CHARS = 16
+#: How every review account's API token starts (``tsr_`` + ``secrets.token_urlsafe``); also
+#: a pattern for secret scanners. Tokens issued before it have no prefix and still work in
+#: the review service.
+REVIEW_TOKEN_PREFIX = "tsr_"  # a public prefix, not a secret  # nosec B105
 
 
 class Unauthorized(Exception):
@@ -25,6 +36,18 @@ class Unauthorized(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class Forbidden(Exception):
+    """A credential of the wrong kind (a review token at a machine-key API); answered 403."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def is_review_token(presented: str) -> bool:
+    return presented.startswith(REVIEW_TOKEN_PREFIX)
 
 
 class ApiKeys:
@@ -63,10 +86,11 @@ def check_production_keys(keys: Sequence[SecretStr], variable: str, what: str) -
 
 
 def bearer_client(
-    *, scheme_name: str, variable: str, description: str
+    *, scheme_name: str, variable: str, description: str, api: str = "this API"
 ) -> Callable[..., Awaitable[str]]:
     """A FastAPI dependency: the client id of the request's Bearer key (``app.state.api_keys``),
-    or ``Unauthorized``. ``variable`` names the setting in the error when no key is set."""
+    else ``Forbidden`` for a review token (``REVIEW_TOKEN_PREFIX``), else ``Unauthorized``.
+    ``variable`` names the setting in the errors; ``api`` names the API in the 403."""
     scheme = HTTPBearer(auto_error=False, scheme_name=scheme_name, description=description)
 
     # Depends(scheme) as a default, not inside Annotated: annotations are strings here
@@ -81,8 +105,10 @@ def bearer_client(
         if credentials is None:
             raise Unauthorized("missing API key: send Authorization: Bearer <key>")
         client = keys.identify(credentials.credentials)
-        if client is None:
-            raise Unauthorized("invalid API key")
-        return client
+        if client is not None:
+            return client
+        if is_review_token(credentials.credentials):
+            raise Forbidden(f"a reviewer token cannot call {api}; use a key from {variable}")
+        raise Unauthorized("invalid API key")
 
     return client_id

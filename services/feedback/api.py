@@ -30,7 +30,7 @@ from shared.http.errors import (
 )
 from shared.kafka.producer import BrokerUnavailable
 from shared.proportions import one_sided_z, wilson_interval
-from shared.security import Unauthorized, bearer_client
+from shared.security import Forbidden, Unauthorized, bearer_client
 
 log = structlog.get_logger("services.feedback")
 
@@ -64,6 +64,7 @@ _client_key = bearer_client(
     scheme_name="ReporterKey",
     variable="TAGSTREAM_FEEDBACK_API_KEYS",
     description="A key from TAGSTREAM_FEEDBACK_API_KEYS, as `Bearer <key>`.",
+    api="the feedback API",
 )
 
 
@@ -79,10 +80,12 @@ def get_reports(request: Request) -> ReportService:
 
 _ERRORS = error_responses(
     401,
+    403,
     422,
     429,
     503,
     s401="Missing or invalid API key.",
+    s403="A reviewer's token (`tsr_…`): reports need a key from TAGSTREAM_FEEDBACK_API_KEYS.",
     s429="Too many reports from this end user or client; see Retry-After.",
     s503="Broker unavailable; retry after Retry-After seconds.",
 )
@@ -161,6 +164,7 @@ _RESULTS: dict[type[Exception], str] = {
     RequestValidationError: "invalid",
     ReportRejected: "invalid",
     Unauthorized: "unauthorized",
+    Forbidden: "forbidden",
     RateLimited: "rate_limited",
     BrokerUnavailable: "unavailable",
 }

@@ -129,7 +129,8 @@ class FeedbackMetrics:
         )
         self.reports = Counter(
             "tagstream_feedback_reports",
-            "User reports by result (accepted, invalid, unauthorized, rate_limited, unavailable).",
+            "User reports by result (accepted, invalid, unauthorized, forbidden, rate_limited, "
+            "unavailable).",
             ["result"],
             registry=registry,
         )

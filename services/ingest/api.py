@@ -29,7 +29,7 @@ from services.ingest.service import (
 )
 from shared.http import errors as shared_errors
 from shared.http.errors import FieldError, FieldErrorOut, Refusal, error_responses
-from shared.security import Unauthorized
+from shared.security import Forbidden, Unauthorized
 
 MAX_IDEMPOTENCY_KEY_CHARS = 200
 
@@ -52,10 +52,12 @@ IdempotencyKeyHeader = Annotated[
 
 _ERRORS = error_responses(
     401,
+    403,
     413,
     422,
     503,
     s401="Missing or invalid API key.",
+    s403="A reviewer's token (`tsr_…`): items need a key from TAGSTREAM_INGEST_API_KEYS.",
     s503="Broker or database unavailable; retry after Retry-After seconds.",
 )
 
@@ -117,6 +119,8 @@ def _count_rejection(request: Request, exc: Exception, refusal: Refusal) -> None
     metrics: IngestMetrics = request.app.state.metrics
     if isinstance(exc, Unauthorized):
         metrics.rejections.labels(reason="unauthorized").inc()
+    elif isinstance(exc, Forbidden):
+        metrics.rejections.labels(reason="forbidden").inc()
     elif isinstance(exc, RequestValidationError):
         # an invalid batch envelope is a rejected request, not a rejected item
         is_item = request.url.path == "/v1/items"

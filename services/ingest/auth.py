@@ -8,4 +8,5 @@ require_scraper = bearer_client(
     scheme_name="ScraperKey",
     variable="TAGSTREAM_INGEST_API_KEYS",
     description="A scraper API key from TAGSTREAM_INGEST_API_KEYS, as `Bearer <key>`.",
+    api="the ingest API",
 )

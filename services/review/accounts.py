@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from services.review.passwords import MIN_PASSWORD_CHARS, hash_password
 from services.review.schemas import Account, Role
 from services.review.tables import ReviewAccountRow, ReviewItemRow
+from shared.security import REVIEW_TOKEN_PREFIX
 
 TOKEN_BYTES = 32
 MAX_NAME_CHARS = 100
@@ -49,6 +50,12 @@ class AccountInfo:
     token_revoked: bool
 
 
+def new_token() -> str:
+    """A fresh API token: the review prefix (other services answer it 403, scanners can
+    find it) and 32 random bytes."""
+    return REVIEW_TOKEN_PREFIX + secrets.token_urlsafe(TOKEN_BYTES)
+
+
 def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "surrogateescape")).hexdigest()
 
@@ -63,7 +70,7 @@ def create_account(
     """Create an account; returns it with its API token (shown once, stored only hashed)."""
     if session.get(ReviewAccountRow, name) is not None:
         raise AccountExists(f"account {name!r} exists already")
-    token = secrets.token_urlsafe(TOKEN_BYTES)
+    token = new_token()
     session.add(
         ReviewAccountRow(
             name=name,
@@ -126,7 +133,7 @@ def reset_password(session: Session, name: str, password: str) -> None:
 def rotate_token(session: Session, name: str, now: datetime) -> str:
     """A new API token for the account (shown once); the old one stops working at once."""
     row = _row(session, name)
-    token = secrets.token_urlsafe(TOKEN_BYTES)
+    token = new_token()
     row.token_hash = token_digest(token)
     row.token_issued_at = now
     row.token_revoked_at = None

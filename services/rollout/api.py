@@ -1,6 +1,7 @@
 """HTTP handlers of the rollout controller (thin): status, start, pause, resume, abort.
 
-Every call needs an admin key (``TAGSTREAM_ROLLOUT_ADMIN_KEYS``) as ``Bearer``. Errors
+Every call needs an admin key (``TAGSTREAM_ROLLOUT_ADMIN_KEYS``) as ``Bearer``; a review
+account's token (admin or reviewer) is answered 403, any other unknown key 401. Errors
 are answered in the one envelope of ``shared.http.errors``.
 """
 
@@ -27,6 +28,7 @@ _admin_key = bearer_client(
     scheme_name="RolloutAdminKey",
     variable="TAGSTREAM_ROLLOUT_ADMIN_KEYS",
     description="A key from TAGSTREAM_ROLLOUT_ADMIN_KEYS, as `Bearer <key>`.",
+    api="the rollout API",
 )
 Admin = Annotated[str, Depends(_admin_key)]
 router = APIRouter(prefix="/v1")
@@ -53,13 +55,16 @@ def controller(request: Request) -> RolloutController:
 Controller = Annotated[RolloutController, Depends(controller)]
 
 
+_S403 = "A review account's token (`tsr_…`): the rollout API needs an admin key."
 _MUTATION_ERRORS = error_responses(
     401,
+    403,
     404,
     409,
     422,
     503,
     s404="No rollout in progress, or no such model version.",
+    s403=_S403,
     s409="Refused by the rollout's state or the version's status; the reason says which.",
 )
 
@@ -67,7 +72,7 @@ _MUTATION_ERRORS = error_responses(
 @router.get(
     "/rollouts",
     summary="Recent rollouts with their analyses, and the controller's settings",
-    responses=error_responses(401, 503),
+    responses=error_responses(401, 403, 503, s403=_S403),
 )
 async def get_rollouts(_: Admin, rollouts: Controller) -> dict[str, Any]:
     """Every recent rollout, newest first, with its analyses."""

@@ -30,7 +30,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from shared.security import Unauthorized
+from shared.security import Forbidden, Unauthorized
 
 log = structlog.get_logger(__name__)
 
@@ -201,10 +201,11 @@ def install_error_handlers(
     """Answer every error of ``app`` in the one envelope.
 
     Built in: invalid requests (422), ``shared.security.Unauthorized`` (401 with
-    ``WWW-Authenticate: Bearer``), HTTP errors (their status; FastAPI's 400 for an
-    unparsable body becomes the same 422 as invalid JSON). ``refusals`` maps a service's
-    own exceptions to their answer; ``unavailable`` maps exceptions meaning a dependency is
-    down to its name (``"broker"``), answered 503 with ``Retry-After``.
+    ``WWW-Authenticate: Bearer``), ``shared.security.Forbidden`` (403), HTTP errors (their
+    status; FastAPI's 400 for an unparsable body becomes the same 422 as invalid JSON).
+    ``refusals`` maps a service's own exceptions to their answer; ``unavailable`` maps
+    exceptions meaning a dependency is down to its name (``"broker"``), answered 503 with
+    ``Retry-After``.
     """
 
     def unavailable_refusal(what: str) -> Refuse:
@@ -219,6 +220,7 @@ def install_error_handlers(
     handled: dict[type[Exception], Refuse] = {
         RequestValidationError: _invalid_request,
         Unauthorized: _unauthorized,
+        Forbidden: _forbidden,
         StarletteHTTPException: _http_error,
     }
     handled.update({kind: unavailable_refusal(what) for kind, what in (unavailable or {}).items()})
@@ -252,6 +254,11 @@ def _unauthorized(exc: Exception) -> Refusal:
     assert isinstance(exc, Unauthorized)
     error = FieldError(AUTHORIZATION, exc.reason, "unauthorized")
     return Refusal(401, [error], {"WWW-Authenticate": "Bearer"})
+
+
+def _forbidden(exc: Exception) -> Refusal:
+    assert isinstance(exc, Forbidden)
+    return Refusal(403, [FieldError(AUTHORIZATION, exc.reason, "forbidden")])
 
 
 def _http_error(exc: Exception) -> Refusal:

@@ -8,13 +8,15 @@ the review database. Duplicates before dedupe are expected (at least once) and p
 losses must be zero. ``TAGSTREAM_CHAOS_ITEMS`` sets the size (``make test-chaos``: 10,000).
 
 Then the review service is SIGKILLed while its outbox relay holds a committed label it
-has read and not yet produced; the restarted service sends it, and the human decision
-is on ``content.classified`` exactly once after dedupe on label_id.
+has read and not yet produced (on SQLite and on PostgreSQL); the restarted service sends
+it, and the human decision is on ``content.classified`` exactly once after dedupe on
+label_id.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import signal
@@ -27,8 +29,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 from shared.db.session import make_engine, make_session_factory
 from shared.kafka import Output, create_producer, ensure_topics
@@ -49,11 +53,24 @@ BATCH = 25
 CONCURRENCY = 8
 KILLS = 3
 STREAM_SECONDS = 40
+#: kills land between 10% and this share of the stream
+LAST_KILL_POINT = 0.85
+TRICKLE_SECONDS = 0.5
 # A SIGKILLed member holds its partitions until its session times out: keep that short.
 GROUP_TIMING = {
     "TAGSTREAM_CLASSIFIER_SESSION_TIMEOUT_MS": "6000",
     "TAGSTREAM_CLASSIFIER_HEARTBEAT_INTERVAL_MS": "1000",
 }
+
+
+_T0 = time.monotonic()
+
+
+def note(event: str) -> str:
+    """``event``, printed at once with the seconds since the module loaded (``-s`` shows
+    where a slow or failing run spent its time) and returned for the summary."""
+    print(f"[{time.monotonic() - _T0:7.1f} s] {event}", flush=True)
+    return event
 
 
 def item(n: int, rng: random.Random) -> dict[str, str]:
@@ -68,13 +85,22 @@ def item(n: int, rng: random.Random) -> dict[str, str]:
 
 
 class Poster:
-    """Posts items through ingest at a steady pace, keeping every id a 2xx acknowledged."""
+    """Posts items through ingest at a steady pace, keeping every id a 2xx acknowledged.
+
+    The chaos is scheduled by items posted, but its restarts take what the machine gives
+    them: on a loaded one they outlasted the 40 s stream, and a member then waited for
+    items that never came (60 s each) or never decided any (the test failed). So the
+    stream's tail, after the last kill point, is held while the chaos runs and trickled
+    meanwhile, one item per ``TRICKLE_SECONDS``; the rest follows once it is done.
+    """
 
     def __init__(self, url: str, total: int, rate: float) -> None:
         self.url, self.total, self.rate = url, total, rate
         self.accepted: set[str] = set()
         self.posted = 0
+        self.trickled = 0
         self.statuses: Counter[int] = Counter()
+        self.chaos_done = asyncio.Event()
         self._progress = asyncio.Condition()
 
     async def reached(self, count: int) -> None:
@@ -84,6 +110,20 @@ class Poster:
     async def run(self, seed: int) -> None:
         rng = random.Random(seed)
         items = [item(n, rng) for n in range(self.total)]
+        cut = int(LAST_KILL_POINT * self.total)  # every kill point is reached by then
+        headers = {"Authorization": f"Bearer {KEY}"}
+        async with httpx.AsyncClient(base_url=self.url, headers=headers, timeout=30) as client:
+            await self._paced(client, items[:cut])
+            tail = items[cut:]
+            while tail and not self.chaos_done.is_set():
+                await self._post(client, [tail.pop(0)])
+                self.trickled += 1
+                await self._advance(1)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.chaos_done.wait(), TRICKLE_SECONDS)
+            await self._paced(client, tail)
+
+    async def _paced(self, client: httpx.AsyncClient, items: list[dict[str, str]]) -> None:
         # half as batches, half as singles, interleaved
         chunks: list[list[dict[str, str]]] = []
         n = 0
@@ -94,22 +134,25 @@ class Poster:
         queue: asyncio.Queue[list[dict[str, str]]] = asyncio.Queue()
         for chunk in chunks:
             queue.put_nowait(chunk)
-        start = time.monotonic()
-        headers = {"Authorization": f"Bearer {KEY}"}
-        async with httpx.AsyncClient(base_url=self.url, headers=headers, timeout=30) as client:
+        start, sent = time.monotonic(), 0
 
-            async def worker() -> None:
-                while not queue.empty():
-                    chunk = queue.get_nowait()
-                    ahead = self.posted / self.rate - (time.monotonic() - start)
-                    if ahead > 0:
-                        await asyncio.sleep(ahead)
-                    await self._post(client, chunk)
-                    async with self._progress:
-                        self.posted += len(chunk)
-                        self._progress.notify_all()
+        async def worker() -> None:
+            nonlocal sent
+            while not queue.empty():
+                chunk = queue.get_nowait()
+                ahead = sent / self.rate - (time.monotonic() - start)
+                if ahead > 0:
+                    await asyncio.sleep(ahead)
+                await self._post(client, chunk)
+                sent += len(chunk)
+                await self._advance(len(chunk))
 
-            await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+        await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+
+    async def _advance(self, count: int) -> None:
+        async with self._progress:
+            self.posted += count
+            self._progress.notify_all()
 
     async def _post(self, client: httpx.AsyncClient, chunk: list[dict[str, str]]) -> None:
         idempotency = {"Idempotency-Key": uuid.uuid4().hex}
@@ -138,7 +181,7 @@ async def chaos(
     """Kill ``first`` three times at random points of the stream (restarting it each time);
     ``second`` joins after the first kill and leaves (SIGTERM) after the second."""
     rng = random.Random(seed)
-    points = sorted(rng.uniform(0.1, 0.85) for _ in range(KILLS))
+    points = sorted(rng.uniform(0.1, LAST_KILL_POINT) for _ in range(KILLS))
     events: list[str] = []
     for n, point in enumerate(points):
         await poster.reached(int(point * poster.total))
@@ -148,12 +191,12 @@ async def chaos(
         )
         await asyncio.sleep(rng.uniform(0, 0.5))
         first.kill()
-        events.append(f"kill -9 classifier at {poster.posted} posted ({decided:.0f} decided)")
+        events.append(note(f"kill -9 classifier at {poster.posted} posted ({decided:.0f} decided)"))
         await asyncio.to_thread(first.start, "/healthz")
-        events.append(f"classifier restarted at {poster.posted} posted")
+        events.append(note(f"classifier restarted at {poster.posted} posted"))
         if n == 0:
             await asyncio.to_thread(second.start, "/healthz")
-            events.append(f"second classifier joined at {poster.posted} posted")
+            events.append(note(f"second classifier joined at {poster.posted} posted"))
         if n == 1:
             # it leaves only once it has taken part: partitions were moved to it
             await eventually(
@@ -166,8 +209,10 @@ async def chaos(
             assert decided > 0, "no partition ever moved to the second classifier"
             await asyncio.to_thread(second.stop)
             events.append(
-                f"second classifier left at {poster.posted} posted, after"
-                f" {assignments:.0f} assignments and {decided:.0f} decisions"
+                note(
+                    f"second classifier left at {poster.posted} posted, after"
+                    f" {assignments:.0f} assignments and {decided:.0f} decisions"
+                )
             )
     return events
 
@@ -220,13 +265,27 @@ async def test_every_acknowledged_item_is_decided_once_through_kills_and_rebalan
         ingest.start("/readyz")
         review.start("/readyz")
         first.start("/healthz")
-        events, _ = await asyncio.gather(chaos(poster, first, second, seed=14), poster.run(14))
+        note("ingest, review and a classifier started; posting")
+
+        async def chaos_then_release() -> list[str]:
+            try:
+                return await chaos(poster, first, second, seed=14)
+            finally:
+                poster.chaos_done.set()
+
+        events, _ = await asyncio.gather(chaos_then_release(), poster.run(14))
         posting = time.monotonic() - started
         expected = poster.accepted
+        note(
+            f"posted {poster.posted} ({poster.trickled} trickled while the chaos ran),"
+            f" statuses {dict(poster.statuses)}"
+        )
 
         async def decided() -> set[str]:
             values = await read_all(settings, settings.topic_classified, within=120)
-            return {Classification.decode(v).item_id for v in values}
+            ids = {Classification.decode(v).item_id for v in values}
+            note(f"{len(ids & expected)} of {len(expected)} decided")
+            return ids
 
         await eventually(decided, lambda ids: ids >= expected, within=240)
         decisions = [
@@ -252,7 +311,7 @@ async def test_every_acknowledged_item_is_decided_once_through_kills_and_rebalan
     duplicates = sum(n - 1 for n in per_item.values())
     print(  # the figures docs/reliability.md reports
         f"\nchaos delivery: {ITEMS} items, {len(accepted)} accepted,"
-        f" statuses {dict(poster.statuses)},"
+        f" statuses {dict(poster.statuses)}, {poster.trickled} trickled,"
         f" {len(decisions)} decisions ({duplicates} duplicates before dedupe),"
         f" {len(letters)} dead letters, {len(lost)} lost, {len(reviewed)} in review,"
         f" {len(requests) - len(set(r.item_id for r in requests))} duplicate review requests,"
@@ -275,7 +334,7 @@ async def test_every_acknowledged_item_is_decided_once_through_kills_and_rebalan
 # -- the review service killed between its commit and its produce ---------------------
 
 
-def write_lock_held(path: Path, seconds: float) -> bool:
+def write_lock_held(path: str, seconds: float) -> bool:
     """Someone holds the SQLite write lock for ``seconds``: the relay, mid-produce (an
     empty poll ends its transaction at once)."""
     connection = sqlite3.connect(path, timeout=seconds, isolation_level=None)
@@ -289,6 +348,37 @@ def write_lock_held(path: Path, seconds: float) -> bool:
         connection.close()
 
 
+def outbox_rows_locked(url: str, label_id: str) -> bool:
+    """Another transaction holds the row locks of the label's outbox rows on PostgreSQL:
+    the relay, which takes them when it reads the rows (``FOR UPDATE SKIP LOCKED``) and
+    keeps them until it marks them sent. The label's own transaction has committed (the
+    API answered), so nothing else can hold them. ``NOWAIT`` answers at once either way;
+    when free, this probe holds them only for its own instant (a relay poll then skips
+    them once and takes them at its next poll)."""
+    conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(conninfo) as connection:
+        try:
+            connection.execute(
+                "SELECT id FROM review_outbox"
+                " WHERE label_id = %s AND sent_at IS NULL FOR UPDATE NOWAIT",
+                (label_id,),
+            )
+        except psycopg.errors.LockNotAvailable:
+            return True
+        finally:
+            connection.rollback()
+    return False
+
+
+def relay_mid_produce(url: str, label_id: str) -> bool:
+    """The relay has read the label's rows and is producing them (not yet marked sent)."""
+    if url.startswith("sqlite"):
+        database = make_url(url).database
+        assert database is not None
+        return write_lock_held(database, 1.0)
+    return outbox_rows_locked(url, label_id)
+
+
 async def until(probe: Callable[[], Awaitable[bool]], within: float, what: str) -> None:
     deadline = asyncio.get_running_loop().time() + within
     while not await probe():
@@ -297,12 +387,11 @@ async def until(probe: Callable[[], Awaitable[bool]], within: float, what: str) 
 
 
 async def test_review_killed_between_commit_and_produce_sends_the_label_once(
-    tmp_path: Path,
+    tmp_path: Path, database_url: str
 ) -> None:
     # A broker of this test's own: it is paused, and the session's must not be.
     with EmbeddedBroker(log_file=tmp_path / "broker.log") as broker:
-        db = tmp_path / "review.db"
-        settings = settings_for(broker, tmp_path, partitions=2, database=db.name)
+        settings = settings_for(broker, tmp_path, partitions=2, database_url=database_url)
         await ensure_topics(settings)
         token = reviewer_token(settings.database_url)
         now = datetime.now(UTC)
@@ -352,7 +441,9 @@ async def test_review_killed_between_commit_and_produce_sends_the_label_once(
                     label_id = labeled.json()["label_id"]
 
                     async def relay_holds_it() -> bool:
-                        return await asyncio.to_thread(write_lock_held, db, 1.0)
+                        return await asyncio.to_thread(
+                            relay_mid_produce, settings.database_url, label_id
+                        )
 
                     await until(relay_holds_it, 30, "the relay never picked the label up")
                     first.kill()  # read and committed, never acknowledged by the broker

@@ -1,11 +1,13 @@
 """Machine clients' keys on every state-changing endpoint of ingest, feedback and rollout,
 against the real broker and both databases: a missing, wrong or foreign credential is
-401 and changes no row and no topic; unknown body fields (mass assignment) are refused
-(422 naming the field, or the one item rejected) and nothing is produced or stored.
+401 and changes no row and no topic; a review account's token (reviewer or admin, made
+by ``tagstream users add``) is 403 and changes nothing; unknown body fields (mass
+assignment) are refused (422 naming the field, or the one item rejected) and nothing is
+produced or stored.
 
 The keys come from settings: revoking one is removing it from the setting (and
-restarting), which is what "wrong" covers here. A review token means nothing to these
-services, so a reviewer calling the rollout API is refused like any stranger (401).
+restarting), which is what "wrong" covers here. These services know no review accounts;
+they recognise a review token by its prefix (``shared.security.REVIEW_TOKEN_PREFIX``).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import pytest
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 from sqlalchemy import MetaData, create_engine, select
+from typer.testing import CliRunner
 
 from services.feedback.app import create_app as feedback_app
 from services.feedback.settings import FeedbackSettings
@@ -30,7 +33,9 @@ from services.ingest.settings import IngestSettings
 from services.rollout.app import create_app as rollout_app
 from services.rollout.settings import RolloutSettings
 from shared.registry import ModelRegistry
+from shared.security import REVIEW_TOKEN_PREFIX
 from shared.settings import Settings
+from tagstream.cli.main import app as cli
 from tests.fixtures.kafka import eventually
 from tests.fixtures.offsets import topic_ends
 
@@ -41,7 +46,8 @@ BAD_CREDENTIALS: dict[str, dict[str, str]] = {
     "wrong": {"Authorization": "Bearer a-revoked-or-made-up-key"},
     "not bearer": {"Authorization": f"Basic {KEY}"},
     "empty bearer": {"Authorization": "Bearer "},
-    "review token": {"Authorization": "Bearer reviewer-token-from-tagstream-users-add"},
+    # a token from before review tokens had a prefix: nothing tells it from a made-up key
+    "unprefixed review token": {"Authorization": "Bearer reviewer-token-from-before-tsr"},
 }
 #: what a client might try to set that only the system decides
 SMUGGLED = ("model_version", "reviewer_id", "role", "tag", "status", "label_id")
@@ -60,6 +66,20 @@ def database_rows(url: str) -> dict[str, list[tuple[Any, ...]]]:
             }
     finally:
         engine.dispose()
+
+
+def review_tokens(database_url: str) -> dict[str, str]:
+    """A reviewer's and an admin's API token, made as an operator does: ``tagstream users
+    add`` on the review database (here the service's own database, as in a one-database
+    deployment; the services still never read the review tables)."""
+    env = {"TAGSTREAM_ENVIRONMENT": "test", "TAGSTREAM_DATABASE_URL": database_url}
+    tokens = {}
+    for name, role in (("rita", "reviewer"), ("ann", "admin")):
+        added = CliRunner().invoke(cli, ["users", "add", name, "--role", role], env=env)
+        assert added.exit_code == 0, added.output
+        tokens[role] = added.stdout.strip().splitlines()[-1]
+        assert tokens[role].startswith(REVIEW_TOKEN_PREFIX)
+    return tokens
 
 
 @dataclass
@@ -87,8 +107,13 @@ def _values(topics: Settings, url: str, tmp_path: Path) -> dict[str, Any]:
 
 
 async def _refused_unchanged(
-    service: Service, calls: list[tuple[str, Any]], check: Callable[[httpx.Response], bool]
-) -> None:
+    service: Service,
+    calls: list[tuple[str, Any]],
+    check: Callable[[httpx.Response], bool],
+    variable: str,
+) -> dict[str, str]:
+    """Every call refused, nothing changed; returns the review tokens it tried."""
+    tokens = review_tokens(service.settings.database_url)
     before = await service.state()
     for what, headers in BAD_CREDENTIALS.items():
         for path, body in calls:
@@ -97,6 +122,20 @@ async def _refused_unchanged(
             assert response.headers["WWW-Authenticate"] == "Bearer"
             assert response.json()["detail"][0]["field"] == "Authorization"
             assert KEY not in response.text
+    # a review token, real (reviewer, admin) or forged: the wrong kind of credential
+    tokens["forged"] = REVIEW_TOKEN_PREFIX + "not-an-account-0123456789"
+    for what, token in tokens.items():
+        for path, body in calls:
+            response = await service.http.post(
+                path, json=body, headers={"Authorization": f"Bearer {token}"}
+            )
+            assert response.status_code == 403, (what, path, response.text)
+            [error] = response.json()["detail"]
+            assert error["field"] == "Authorization"
+            assert "a reviewer token cannot call" in error["reason"]
+            assert variable in error["reason"]
+            assert token not in response.text
+            assert KEY not in response.text
     assert await service.state() == before
     # the right key does change the topic: the comparison above can fail
     path, body = calls[0]
@@ -104,6 +143,7 @@ async def _refused_unchanged(
     assert check(done), done.text
     _, ends = before
     await eventually(lambda: topic_ends(service.settings, service.topic), lambda e: e != ends)
+    return tokens
 
 
 async def test_ingest(topics: Settings, migrated_database_url: str, tmp_path: Path) -> None:
@@ -135,6 +175,7 @@ async def test_ingest(topics: Settings, migrated_database_url: str, tmp_path: Pa
             ingest,
             [("/v1/items", {"title": "t"}), ("/v1/items:batch", {"items": [{"title": "t"}]})],
             lambda r: r.status_code == 202,
+            "TAGSTREAM_INGEST_API_KEYS",
         )
 
 
@@ -157,7 +198,10 @@ async def test_feedback(topics: Settings, migrated_database_url: str, tmp_path: 
             assert response.json()["detail"] == [{"field": field, "reason": "unknown field"}]
         assert await feedback.state() == before
         await _refused_unchanged(
-            feedback, [("/v1/reports", report)], lambda r: r.status_code == 202
+            feedback,
+            [("/v1/reports", report)],
+            lambda r: r.status_code == 202,
+            "TAGSTREAM_FEEDBACK_API_KEYS",
         )
 
 
@@ -193,7 +237,7 @@ async def test_rollout(topics: Settings, migrated_database_url: str, tmp_path: P
                 )
                 assert response.status_code == 422, action
         assert await rollout.state() == before
-        await _refused_unchanged(
+        tokens = await _refused_unchanged(
             rollout,
             [
                 ("/v1/rollouts", {"version": version}),
@@ -202,4 +246,12 @@ async def test_rollout(topics: Settings, migrated_database_url: str, tmp_path: P
                 ("/v1/rollouts/abort", None),
             ],
             lambda r: r.status_code == 201,
+            "TAGSTREAM_ROLLOUT_ADMIN_KEYS",
         )
+        # reading the rollouts needs an admin key too
+        for token in tokens.values():
+            status = await rollout.http.get(
+                "/v1/rollouts", headers={"Authorization": f"Bearer {token}"}
+            )
+            assert status.status_code == 403, status.text
+        assert (await rollout.http.get("/v1/rollouts", headers=auth)).status_code == 200

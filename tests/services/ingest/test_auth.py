@@ -45,7 +45,8 @@ def test_production_refuses_placeholder_keys() -> None:
 async def test_missing_wrong_and_right_keys(
     topics: Settings, metrics_registry: CollectorRegistry
 ) -> None:
-    settings = ingest_settings(topics, ingest_api_keys=f"other-key,{API_KEY}")
+    # a configured key that happens to look like a review token is still a key
+    settings = ingest_settings(topics, ingest_api_keys=f"other-key,{API_KEY},tsr_a-key")
     async with running(
         create_app(settings, metrics_registry=metrics_registry), headers={}
     ) as client:
@@ -60,14 +61,30 @@ async def test_missing_wrong_and_right_keys(
         other = await client.post(
             "/v1/items", json={"title": "2"}, headers={"Authorization": "Bearer other-key"}
         )
+        prefixed = await client.post(
+            "/v1/items", json={"title": "3"}, headers={"Authorization": "Bearer tsr_a-key"}
+        )
+        review = await client.post(
+            "/v1/items", json={"title": "4"}, headers={"Authorization": "Bearer tsr_xyz"}
+        )
 
     for response in (missing, wrong, basic, batch):
         assert response.status_code == 401
         assert response.headers["www-authenticate"] == "Bearer"
         [error] = response.json()["detail"]
         assert error["field"] == "Authorization"
-    assert (right.status_code, other.status_code) == (202, 202)
+    assert (right.status_code, other.status_code, prefixed.status_code) == (202, 202, 202)
+    assert review.status_code == 403
+    assert "www-authenticate" not in review.headers
+    assert review.json()["detail"] == [
+        {
+            "field": "Authorization",
+            "reason": "a reviewer token cannot call the ingest API; "
+            "use a key from TAGSTREAM_INGEST_API_KEYS",
+        }
+    ]
     assert metric(metrics_registry, "tagstream_ingest_rejections_total", reason="unauthorized") == 4
+    assert metric(metrics_registry, "tagstream_ingest_rejections_total", reason="forbidden") == 1
 
 
 @pytest.mark.kafka

@@ -16,6 +16,7 @@ from services.review.passwords import hash_password, needs_rehash, verify_passwo
 from services.review.service import claim_next
 from services.review.tables import ReviewAccountRow, ReviewItemRow
 from services.review.throttle import LoginThrottle
+from shared.security import REVIEW_TOKEN_PREFIX
 from tests.services.review.conftest import T0, Enqueue, request
 
 PASSWORD = "correct horse battery"
@@ -119,6 +120,26 @@ def test_rotate_and_revoke_tokens(sessions: sessionmaker[Session]) -> None:
         newest = accounts.rotate_token(session, "ann", T0)
     with sessions.begin() as session:
         assert authenticate_token(session, newest, T0) is not None
+
+
+def test_tokens_carry_the_review_prefix_and_unprefixed_ones_still_work(
+    sessions: sessionmaker[Session],
+) -> None:
+    with sessions.begin() as session:
+        _, token = accounts.create_account(session, "ann", "reviewer", T0)
+        rotated = accounts.rotate_token(session, "ann", T0)
+        accounts.create_account(session, "bob", "admin", T0)
+        # a token issued before the prefix: stored, like every token, as its digest only
+        legacy = secrets.token_urlsafe(accounts.TOKEN_BYTES)
+        session.get_one(ReviewAccountRow, "bob").token_hash = accounts.token_digest(legacy)
+    assert token.startswith(REVIEW_TOKEN_PREFIX)
+    assert rotated.startswith(REVIEW_TOKEN_PREFIX)
+    assert len(token) == len(REVIEW_TOKEN_PREFIX) + 43  # 32 random bytes, base64url
+    with sessions.begin() as session:
+        assert authenticate_token(session, rotated, T0) is not None
+        found = authenticate_token(session, legacy, T0)
+        assert found is not None
+        assert found.name == "bob"
 
 
 def test_tokens_expire_after_the_configured_age(sessions: sessionmaker[Session]) -> None:
