@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 from rich.console import Console
 
 from shared.kafka import ensure_topics
@@ -68,6 +69,7 @@ class Trial:
     seen: dict[str, float] = field(default_factory=dict)
     sending_ended: float = 0.0
     load: tuple[float, float] = (0.0, 0.0)
+    in_flight_max: float = 0.0
     on_raw: int = 0
     raw_not_accepted: int = 0
     refused_on_raw: int = 0
@@ -93,6 +95,8 @@ class Trial:
             "on_raw_without_a_202": self.raw_not_accepted,
             "refused_items_on_raw": self.refused_on_raw,
             "refusals_without_retry_after": self.missing_retry_after,
+            # ingest's tagstream_ingest_in_flight_items, sampled every 0.2 s
+            "in_flight_max": self.in_flight_max,
             "accept_ms": {"p50": pct(self.accept_ms, 50), "p99": pct(self.accept_ms, 99)},
             "e2e_ms": {"p50": pct(e2e, 50), "p99": pct(e2e, 99), "max": max(e2e, default=0)},
             "met": bool(e2e)
@@ -155,6 +159,21 @@ async def offer(url: str, rows: list[dict[str, str]], trial: Trial, tag: str) ->
         await client.close()
 
 
+async def sample_in_flight(url: str, trial: Trial) -> None:
+    """The highest ``tagstream_ingest_in_flight_items`` seen, every 0.2 s until cancelled."""
+    name = "tagstream_ingest_in_flight_items "
+    async with httpx.AsyncClient(base_url=url, timeout=5) as http:
+        while True:
+            try:
+                body = (await http.get("/metrics")).text
+            except httpx.HTTPError:
+                body = ""
+            for line in body.splitlines():
+                if line.startswith(name):
+                    trial.in_flight_max = max(trial.in_flight_max, float(line.split()[-1]))
+            await asyncio.sleep(0.2)
+
+
 async def run_trial(work: Path, base: Settings, rows: list[dict[str, str]], trial: Trial) -> Trial:
     """A fresh broker, ingest and classifier; the load; the drain; the reconciliation."""
     with EmbeddedBroker(log_file=work / "broker.log") as broker:
@@ -174,8 +193,10 @@ async def run_trial(work: Path, base: Settings, rows: list[dict[str, str]], tria
             watcher = asyncio.create_task(watch_decisions(settings, trial.seen, stop, 5))
             await asyncio.sleep(2)  # watcher assigned before the load starts
             before = os.getloadavg()[0]
+            sampler = asyncio.create_task(sample_in_flight(ingest.url, trial))
             # titles unique to the trial: the dedup store outlives it
             await offer(ingest.url, rows, trial, uuid.uuid4().hex[:8])
+            sampler.cancel()
             trial.sending_ended = time.perf_counter()
             trial.load = (before, os.getloadavg()[0])
             deadline = trial.sending_ended + DRAIN_WITHIN_SECONDS
@@ -245,7 +266,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 continue
             given = args.single_capacity if batch == 1 else args.batch_capacity
             if given:  # measured before: only the overload trials
-                capacity, trials = given, []
+                capacity, trials = given, list[Trial]()
             else:
                 capacity, trials = await search(work, base, rows, kind, batch, start, args)
             entry: dict[str, Any] = {
@@ -290,8 +311,8 @@ def write_report(out: Path, results: dict[str, Any]) -> None:
         f"Budget: p99 HTTP 202 -> decision <= {BUDGET_P99_MS:g} ms; {os.cpu_count()} CPU(s), "
         f"model {results['model_version']}.\n",
         "| kind | offered items/s | statuses | accepted/s | e2e p99 ms | accept p99 ms "
-        "| lost | on raw w/o 202 | refused on raw | drain s | load 1m | met |",
-        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---|",
+        "| lost | on raw w/o 202 | refused on raw | drain s | in flight max | load 1m | met |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for key, entry in results.items():
         if not isinstance(entry, dict) or "trials" not in entry:
@@ -306,7 +327,8 @@ def write_report(out: Path, results: dict[str, Any]) -> None:
                 f"| {r['kind']} | {r['offered_items_per_s']:g} | {r['statuses']} "
                 f"| {r['accepted_items_per_s']:g} | {r['e2e_ms']['p99']:.1f} "
                 f"| {r['accept_ms']['p99']:.1f} | {r['lost']} | {r['on_raw_without_a_202']} "
-                f"| {r['refused_items_on_raw']} | {r['drain_s']} | {r['load_average_1m']} "
+                f"| {r['refused_items_on_raw']} | {r['drain_s']} | {r['in_flight_max']:g} "
+                f"| {r['load_average_1m']} "
                 f"| {'yes' if r['met'] else 'no'} |"
             )
         lines.append(f"\n{key}: capacity {entry['capacity_items_per_s']:g} items/s\n")
