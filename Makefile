@@ -24,7 +24,7 @@ ifeq ($(origin TAGSTREAM_DATA_LOCATION),undefined)
 endif
 
 .DEFAULT_GOAL := help
-.PHONY: help run demo test test-chaos system lint audit unit integration bench format data clean lock docs screenshots
+.PHONY: help run demo test test-chaos system lint audit unit integration bench capacity format data clean lock docs screenshots
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -99,6 +99,9 @@ bench: $(STAMP) ## Benchmarks (inference, classifier throughput, end-to-end late
 	$(BIN)/python -m tests.bench.bench_classifier --out bench-results
 	$(BIN)/python -m tests.bench.bench_e2e --out bench-results
 	$(BIN)/python -m tests.bench.bench_cascade --out bench-results
+
+capacity: $(STAMP) ## Highest rate one ingest + one classifier sustain, then twice it -> bench-results/
+	$(BIN)/python -m tests.bench.bench_capacity --out bench-results --unlimited
 
 docs: $(STAMP) ## Regenerate docs/configuration.md and docs/cli.md from the code
 	$(BIN)/python -m tagstream.docs

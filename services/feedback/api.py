@@ -16,7 +16,6 @@ from sqlalchemy.exc import OperationalError
 
 from services.feedback.metrics import FeedbackMetrics
 from services.feedback.service import (
-    RateLimited,
     Report,
     ReportRejected,
     ReportService,
@@ -30,6 +29,7 @@ from shared.http.errors import (
 )
 from shared.kafka.producer import BrokerUnavailable
 from shared.proportions import one_sided_z, wilson_interval
+from shared.ratelimit import RateLimited
 from shared.security import Forbidden, Unauthorized, bearer_client
 
 log = structlog.get_logger("services.feedback")

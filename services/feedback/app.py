@@ -19,7 +19,7 @@ from services.feedback.consumer import FeedbackConsumer
 from services.feedback.metrics import FeedbackMetrics
 from services.feedback.repository import FeedbackStore
 from services.feedback.retraining import FeedbackMonitor
-from services.feedback.service import ReportService, TokenBuckets
+from services.feedback.service import ReportService
 from services.feedback.settings import FeedbackSettings
 from services.feedback.tables import SCHEMA
 from shared.db.schema_check import SchemaCheck
@@ -30,6 +30,7 @@ from shared.http.readiness import Check, Readiness
 from shared.kafka import BackgroundProducer, Publisher
 from shared.observability.health import probes_router
 from shared.observability.metrics import service_registry
+from shared.ratelimit import TokenBuckets
 from shared.registry import ModelRegistry
 from shared.registry.tables import SCHEMA as REGISTRY_SCHEMA
 from shared.security import ApiKeys
@@ -142,8 +143,9 @@ def create_app(
                 await own_publisher.start()
             chosen: Publisher = own_publisher if own_publisher is not None else publisher  # type: ignore[assignment]
             buckets = TokenBuckets(
-                per_minute=settings.feedback_rate_limit_per_minute,
+                per_second=settings.feedback_rate_limit_per_minute / 60.0,
                 burst=settings.feedback_rate_limit_burst,
+                unit="reports",
             )
             reports = ReportService(
                 publisher=chosen,

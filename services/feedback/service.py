@@ -16,8 +16,6 @@ Reconciliation rules (``reconcile``), applied to every label ever received for a
 from __future__ import annotations
 
 import hashlib
-import math
-import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -28,6 +26,7 @@ from typing import Literal, Protocol
 # Re-exported: a label the broker did not acknowledge is answered 503 by api.py.
 from shared.kafka.producer import Publisher
 from shared.messages import FeedbackLabel
+from shared.ratelimit import TokenBuckets
 
 Source = Literal["reviewer", "user_report"]
 Status = Literal["agreed", "conflict"]
@@ -118,62 +117,6 @@ class ReportRejected(Exception):
         super().__init__(reason)
         self.field = field
         self.reason = reason
-
-
-class RateLimited(Exception):
-    """The client sent too many reports; answered 429 with ``Retry-After``."""
-
-    def __init__(self, retry_after_seconds: int) -> None:
-        super().__init__(f"too many reports; retry after {retry_after_seconds} s")
-        self.retry_after_seconds = retry_after_seconds
-
-
-class TokenBuckets:
-    """One token bucket per reporter: ``burst`` reports at once, ``per_minute`` sustained.
-
-    A reporter is an end user behind an API key, so there are as many buckets as end
-    users who reported lately. A bucket that has refilled is the same as no bucket, so
-    when more than ``max_buckets`` are kept the full ones are dropped (exact); if that is
-    not enough, the least recently used are dropped too (those end users get a fresh
-    burst: the bound on memory wins over a limit nobody hit for a while).
-    """
-
-    def __init__(
-        self,
-        *,
-        per_minute: float,
-        burst: int,
-        clock: Callable[[], float] = time.monotonic,
-        max_buckets: int = 100_000,
-    ) -> None:
-        self._rate = per_minute / 60.0
-        self._burst = float(burst)
-        self._clock = clock
-        self._max = max_buckets
-        # insertion order = least recently used first (``take`` re-inserts)
-        self._buckets: dict[str, tuple[float, float]] = {}
-
-    def __len__(self) -> int:
-        return len(self._buckets)
-
-    def take(self, reporter: str) -> None:
-        """Spend one token of ``reporter``'s bucket, or raise ``RateLimited``."""
-        now = self._clock()
-        tokens, at = self._buckets.pop(reporter, (self._burst, now))
-        tokens = min(self._burst, tokens + (now - at) * self._rate)
-        if tokens < 1.0:
-            self._buckets[reporter] = (tokens, now)
-            raise RateLimited(max(1, math.ceil((1.0 - tokens) / self._rate)))
-        self._buckets[reporter] = (tokens - 1.0, now)
-        if len(self._buckets) > self._max:
-            self._shrink(now)
-
-    def _shrink(self, now: float) -> None:
-        for key, (tokens, at) in list(self._buckets.items()):
-            if tokens + (now - at) * self._rate >= self._burst:
-                del self._buckets[key]
-        while len(self._buckets) > self._max:
-            del self._buckets[next(iter(self._buckets))]
 
 
 def reporter_id(client: str, end_user_id: str) -> str:

@@ -25,6 +25,8 @@ from services.ingest.service import (
     BrokerUnavailable,
     IngestService,
     ItemRejected,
+    Overloaded,
+    RateLimited,
     StoreUnavailable,
 )
 from shared.http import errors as shared_errors
@@ -55,10 +57,14 @@ _ERRORS = error_responses(
     403,
     413,
     422,
+    429,
     503,
     s401="Missing or invalid API key.",
     s403="A reviewer's token (`tsr_…`): items need a key from TAGSTREAM_INGEST_API_KEYS.",
-    s503="Broker or database unavailable; retry after Retry-After seconds.",
+    s429="This API key sent more items per second than its rate limit (a batch costs one "
+    "per item); retry after Retry-After seconds.",
+    s503="Broker or database unavailable, or too many items in flight (overloaded); retry "
+    "after Retry-After seconds.",
 )
 
 router = APIRouter(prefix="/v1", tags=["items"])
@@ -134,11 +140,24 @@ def _rejected(exc: Exception) -> Refusal:
     return Refusal(exc.status_code, exc.errors)
 
 
+def _rate_limited(exc: Exception) -> Refusal:
+    assert isinstance(exc, RateLimited)
+    retry = {"Retry-After": str(exc.retry_after_seconds)}
+    return Refusal(429, [FieldError(None, exc.reason, "rate_limited")], retry)
+
+
+def _overloaded(exc: Exception) -> Refusal:
+    assert isinstance(exc, Overloaded)
+    retry = {"Retry-After": str(exc.retry_after_seconds)}
+    return Refusal(503, [FieldError(None, str(exc), "overloaded")], retry)
+
+
 def install_error_handlers(app: FastAPI, *, retry_after_seconds: int) -> None:
-    """The shared envelope; ingest adds item rejections and counts every rejection."""
+    """The shared envelope; ingest adds item rejections and refusals (rate limit,
+    overload) and counts every rejection."""
     shared_errors.install_error_handlers(
         app,
-        refusals={ItemRejected: _rejected},
+        refusals={ItemRejected: _rejected, RateLimited: _rate_limited, Overloaded: _overloaded},
         unavailable={BrokerUnavailable: "broker", StoreUnavailable: "database"},
         retry_after_seconds=retry_after_seconds,
         observe=_count_rejection,

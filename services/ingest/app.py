@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 
 from services.ingest import api
+from services.ingest.admission import Admission
 from services.ingest.metrics import IngestMetrics
 from services.ingest.middleware import BodySizeLimitMiddleware
 from services.ingest.repository import SqlDedupStore
@@ -26,6 +27,7 @@ from shared.http.readiness import Readiness
 from shared.kafka import BackgroundProducer
 from shared.observability.health import probes_router
 from shared.observability.metrics import service_registry
+from shared.ratelimit import TokenBuckets
 from shared.security import ApiKeys
 from shared.version import __version__
 
@@ -38,6 +40,22 @@ class IngestState:
     store: SqlDedupStore
     publisher: BackgroundProducer
     service: IngestService
+
+
+def admission(settings: IngestSettings, metrics: IngestMetrics) -> Admission:
+    """The per-key rate limit and the bound on items in flight, as configured."""
+    rate = settings.ingest_rate_limit_items_per_second
+    buckets = (
+        TokenBuckets(per_second=rate, burst=settings.ingest_rate_limit_burst_items, unit="items")
+        if rate
+        else None
+    )
+    return Admission(
+        buckets=buckets,
+        max_in_flight=settings.ingest_max_in_flight_items,
+        retry_after_seconds=settings.ingest_overload_retry_after_seconds,
+        metrics=metrics,
+    )
 
 
 def create_app(
@@ -85,6 +103,7 @@ def create_app(
                 limits=ItemLimits.from_settings(settings),
                 max_batch_items=settings.ingest_max_batch_items,
                 metrics=metrics,
+                admission=admission(settings, metrics),
             )
             state = IngestState(engine=engine, store=store, publisher=publisher, service=service)
             app.state.ingest = state

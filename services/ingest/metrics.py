@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 API_ENDPOINTS = frozenset({"/v1/items", "/v1/items:batch"})
 PRODUCE_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
@@ -42,6 +42,18 @@ class IngestMetrics:
         self.broker_unavailable = Counter(
             "tagstream_ingest_broker_unavailable",
             "Requests answered 503 because the broker did not acknowledge in time.",
+            registry=registry,
+        )
+        self.refused = Counter(
+            "tagstream_ingest_refused",
+            "Requests refused before any work, by reason: rate_limited (429, the API "
+            "key's items per second), overloaded (503, too many items in flight).",
+            ["reason"],
+            registry=registry,
+        )
+        self.in_flight = Gauge(
+            "tagstream_ingest_in_flight_items",
+            "Items accepted for processing and not yet acknowledged by the broker.",
             registry=registry,
         )
 

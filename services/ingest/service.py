@@ -21,6 +21,7 @@ from typing import Literal, NoReturn
 
 import structlog
 
+from services.ingest.admission import Admission, Overloaded
 from services.ingest.dedup import Claim, DedupStore, dedup_keys
 from services.ingest.metrics import IngestMetrics
 from services.ingest.repository import StoreUnavailable
@@ -35,10 +36,19 @@ from services.ingest.validation import (
 from shared.http.errors import FieldError
 from shared.kafka.producer import BrokerUnavailable, Publisher
 from shared.messages import ContentItem
+from shared.ratelimit import RateLimited
 
 log = structlog.get_logger(__name__)
 
-__all__ = ["BrokerUnavailable", "IngestService", "ItemRejected", "Publisher", "StoreUnavailable"]
+__all__ = [
+    "BrokerUnavailable",
+    "IngestService",
+    "ItemRejected",
+    "Overloaded",
+    "Publisher",
+    "RateLimited",
+    "StoreUnavailable",
+]
 
 
 @dataclass(frozen=True)
@@ -73,9 +83,11 @@ class IngestService:
         limits: ItemLimits,
         max_batch_items: int,
         metrics: IngestMetrics,
+        admission: Admission | None = None,
         new_id: Callable[[], str] = _new_item_id,
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
+        self._admission = admission or Admission.unlimited(metrics)
         self._store = store
         self._publisher = publisher
         self._topic = topic
@@ -88,14 +100,17 @@ class IngestService:
     async def submit(
         self, item: ItemIn, *, client: str, idempotency_key: str | None = None
     ) -> Outcome:
-        """Ingest one item; raises ``ItemRejected``, ``BrokerUnavailable`` or
-        ``StoreUnavailable``."""
-        try:
-            clean = clean_item(item, self._limits)
-        except ItemRejected as exc:
-            self._count_rejected(exc.errors)
-            raise
-        [outcome] = await self._ingest([clean], client=client, idempotency_keys=[idempotency_key])
+        """Ingest one item; raises ``ItemRejected``, ``RateLimited``, ``Overloaded``,
+        ``BrokerUnavailable`` or ``StoreUnavailable``."""
+        with self._admission.admit(client, 1):
+            try:
+                clean = clean_item(item, self._limits)
+            except ItemRejected as exc:
+                self._count_rejected(exc.errors)
+                raise
+            [outcome] = await self._ingest(
+                [clean], client=client, idempotency_keys=[idempotency_key]
+            )
         return outcome
 
     async def submit_batch(
@@ -121,18 +136,20 @@ class IngestService:
                 FieldError("items", "must hold at least one item", "batch_empty"),
                 status_code=422,
             )
-        results: dict[int, BatchOutcome] = {}
-        good: list[tuple[int, CleanItem]] = []
-        for index, raw in enumerate(raw_items):
-            try:
-                good.append((index, parse_item(raw, self._limits)))
-            except ItemRejected as exc:
-                self._count_rejected(exc.errors)
-                results[index] = BatchOutcome(index, "rejected", errors=exc.errors)
-        keys = [f"{idempotency_key}#{i}" if idempotency_key else None for i, _ in good]
-        outcomes = await self._ingest(
-            [item for _, item in good], client=client, idempotency_keys=keys
-        )
+        # every item sent costs a token, valid or not: validating is work too
+        with self._admission.admit(client, len(raw_items)):
+            results: dict[int, BatchOutcome] = {}
+            good: list[tuple[int, CleanItem]] = []
+            for index, raw in enumerate(raw_items):
+                try:
+                    good.append((index, parse_item(raw, self._limits)))
+                except ItemRejected as exc:
+                    self._count_rejected(exc.errors)
+                    results[index] = BatchOutcome(index, "rejected", errors=exc.errors)
+            keys = [f"{idempotency_key}#{i}" if idempotency_key else None for i, _ in good]
+            outcomes = await self._ingest(
+                [item for _, item in good], client=client, idempotency_keys=keys
+            )
         for (index, _), outcome in zip(good, outcomes, strict=True):
             results[index] = BatchOutcome(index, outcome.status, item_id=outcome.item_id)
         return [results[i] for i in range(len(raw_items))]

@@ -47,6 +47,29 @@ class IngestSettings(Settings):
     ingest_readiness_cache_seconds: float = Field(
         1.0, ge=0, description="How long a readiness result is reused before checking again."
     )
+    ingest_rate_limit_items_per_second: float = Field(
+        1000.0,
+        ge=0,
+        description="Items per second each API key may send, sustained (token refill "
+        "rate; a batch of 500 costs 500); over it the request is 429 with Retry-After. "
+        "0 turns the limit off.",
+    )
+    ingest_rate_limit_burst_items: int = Field(
+        2000,
+        ge=1,
+        description="Items an API key may send at once (bucket size); at least "
+        "TAGSTREAM_INGEST_MAX_BATCH_ITEMS, so that a full batch can pass.",
+    )
+    ingest_max_in_flight_items: int = Field(
+        2000,
+        ge=0,
+        description="Most items accepted for processing and not yet acknowledged by the "
+        "broker, all keys together; a request that would go over is 503 with Retry-After "
+        "at once. At least TAGSTREAM_INGEST_MAX_BATCH_ITEMS; 0 turns the bound off.",
+    )
+    ingest_overload_retry_after_seconds: int = Field(
+        1, ge=1, description="Retry-After sent with 503 when too many items are in flight."
+    )
     ingest_connect_backoff_max_seconds: float = Field(
         5.0,
         gt=0,
@@ -57,6 +80,23 @@ class IngestSettings(Settings):
     @classmethod
     def _parse_keys(cls, value: object) -> object:
         return split_csv(value)
+
+    @model_validator(mode="after")
+    def _a_full_batch_can_pass(self) -> IngestSettings:
+        batch = self.ingest_max_batch_items
+        if self.ingest_rate_limit_items_per_second and self.ingest_rate_limit_burst_items < batch:
+            raise ValueError(
+                f"TAGSTREAM_INGEST_RATE_LIMIT_BURST_ITEMS ({self.ingest_rate_limit_burst_items}) "
+                f"must be at least TAGSTREAM_INGEST_MAX_BATCH_ITEMS ({batch}): "
+                "a full batch could never pass"
+            )
+        if 0 < self.ingest_max_in_flight_items < batch:
+            raise ValueError(
+                f"TAGSTREAM_INGEST_MAX_IN_FLIGHT_ITEMS ({self.ingest_max_in_flight_items}) "
+                f"must be 0 or at least TAGSTREAM_INGEST_MAX_BATCH_ITEMS ({batch}): "
+                "a full batch could never pass"
+            )
+        return self
 
     @model_validator(mode="after")
     def _refuse_missing_keys_in_production(self) -> IngestSettings:

@@ -93,6 +93,11 @@ class KeepAliveClient:
         return await asyncio.open_connection(self._host, self._port)
 
     async def post_json(self, path: str, body: bytes) -> tuple[int, bytes]:
+        status, _, payload = await self.post(path, body)
+        return status, payload
+
+    async def post(self, path: str, body: bytes) -> tuple[int, dict[str, str], bytes]:
+        """POST a JSON body: status, headers (lower-case names) and body of the answer."""
         reader, writer = await self._connection()
         try:
             writer.write(
@@ -113,7 +118,7 @@ class KeepAliveClient:
             writer.close()
         else:
             self._idle.append((reader, writer, time.monotonic()))
-        return status, payload
+        return status, headers, payload
 
     async def close(self) -> None:
         for _, writer, _ in self._idle:

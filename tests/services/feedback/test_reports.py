@@ -10,7 +10,6 @@ from sqlalchemy import insert, select
 
 from services.feedback.gold import read_gold_rows
 from services.feedback.repository import FeedbackStore
-from services.feedback.service import RateLimited, TokenBuckets
 from services.feedback.tables import SCHEMA as FEEDBACK_SCHEMA
 from services.feedback.tables import GoldLabelRow
 from shared.db.migrate import upgrade
@@ -108,28 +107,6 @@ def test_only_a_reviewers_label_makes_the_reported_item_gold(store: FeedbackStor
     [(_, request)] = disagreeing.reports
     assert request.requested_at > T0
     assert gold_tags(store) == {"x": "other"}  # still the reviewer's until one relabels
-
-
-def test_per_end_user_buckets_stay_bounded_dropping_full_ones_first() -> None:
-    now = [0.0]
-    buckets = TokenBuckets(per_minute=60, burst=2, clock=lambda: now[0], max_buckets=3)
-    buckets.take("app/a")
-    buckets.take("app/a")
-    with pytest.raises(RateLimited):
-        buckets.take("app/a")
-    buckets.take("app/b")
-    now[0] = 2.0  # a and b have refilled: the same as having no bucket
-    buckets.take("app/c")
-    buckets.take("app/d")
-    assert len(buckets) == 2  # c and d, each with a token spent
-    buckets.take("app/c")
-    with pytest.raises(RateLimited):
-        buckets.take("app/c")  # dropping the full buckets changed no one's limit
-
-    lru = TokenBuckets(per_minute=60, burst=2, clock=lambda: now[0], max_buckets=1)
-    lru.take("app/a")
-    lru.take("app/b")
-    assert len(lru) == 1
 
 
 def test_the_migration_drops_gold_that_reports_alone_made(database_url: str) -> None:

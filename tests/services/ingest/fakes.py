@@ -6,6 +6,7 @@ tests prove the real ones behave the same.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Collection, Sequence
 from dataclasses import replace
 
@@ -47,13 +48,28 @@ class MemoryDedupStore:
 
 
 class MemoryPublisher:
-    """Records what was sent; ``down`` makes every send fail like an unreachable broker."""
+    """Records what was sent; ``down`` makes every send fail like an unreachable broker;
+    ``hold`` makes sends wait (acknowledgements not yet back) until it is set."""
 
     def __init__(self) -> None:
         self.sent: list[tuple[str, bytes, bytes]] = []
         self.down = False
+        self.hold: asyncio.Event | None = None
+        self.waiting = 0
+        self._arrived = asyncio.Event()
+
+    async def until_waiting(self, count: int) -> None:
+        """Until ``count`` sends are held."""
+        while self.waiting < count:
+            self._arrived.clear()
+            await self._arrived.wait()
 
     async def send(self, topic: str, key: bytes, value: bytes) -> None:
+        if self.hold is not None:
+            self.waiting += 1
+            self._arrived.set()
+            await self.hold.wait()
+            self.waiting -= 1
         if self.down:
             raise BrokerUnavailable("no acknowledgement within 5 s")
         self.sent.append((topic, key, value))

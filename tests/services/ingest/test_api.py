@@ -9,10 +9,12 @@ import httpx
 import pytest
 from prometheus_client import CollectorRegistry
 
+from services.ingest.app import create_app
 from services.ingest.settings import IngestSettings
 from shared.messages import ContentItem
+from shared.settings import Settings
 from tests.fixtures.kafka import read_topic
-from tests.services.ingest.conftest import metric
+from tests.services.ingest.conftest import ingest_settings, metric, running
 
 pytestmark = pytest.mark.kafka
 
@@ -157,3 +159,41 @@ async def test_probes_and_metrics_carry_no_content(
     assert health.status_code == 200
     assert "tagstream_ingest_items_total" in metrics.text
     assert "secret" not in ready.text + health.text + metrics.text
+
+
+async def test_over_the_key_rate_is_429_with_retry_after_and_nothing_written(
+    topics: Settings, migrated_database_url: str, metrics_registry: CollectorRegistry
+) -> None:
+    settings = ingest_settings(
+        topics,
+        database_url=migrated_database_url,
+        ingest_max_batch_items=3,
+        ingest_rate_limit_items_per_second=0.1,
+        ingest_rate_limit_burst_items=3,
+    )
+    app = create_app(settings, metrics_registry=metrics_registry)
+    async with running(app) as client:
+        two = {"items": [{"title": "a"}, {"title": "e"}]}
+        first = await client.post("/v1/items:batch", json=two)
+        assert first.status_code == 202, first.text
+        over = await client.post("/v1/items:batch", json={"items": [{"title": "b"}] * 2})
+        single = await client.post("/v1/items", json={"title": "d"})
+
+    assert over.status_code == 429
+    assert 1 <= int(over.headers["Retry-After"]) <= 10  # one token short at 0.1/s
+    [error] = detail(over)
+    assert error["field"] is None
+    assert "too many items" in error["reason"]
+    assert single.status_code == 202  # the one token left
+    written = await on_topic(settings, expect=4)
+    assert sorted(item.title for item in written) == ["a", "d", "e"]
+    assert metric(metrics_registry, "tagstream_ingest_refused_total", reason="rate_limited") == 1
+    assert (
+        metric(
+            metrics_registry,
+            "tagstream_ingest_requests_total",
+            endpoint="/v1/items:batch",
+            status="429",
+        )
+        == 1
+    )
