@@ -24,7 +24,7 @@ ifeq ($(origin TAGSTREAM_DATA_LOCATION),undefined)
 endif
 
 .DEFAULT_GOAL := help
-.PHONY: help run demo test test-chaos system lint audit unit integration bench capacity format data clean lock docs screenshots
+.PHONY: help run demo test test-chaos system lint audit unit integration bench capacity soak format data clean lock docs screenshots
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -102,6 +102,13 @@ bench: $(STAMP) ## Benchmarks (inference, classifier throughput, end-to-end late
 
 capacity: $(STAMP) ## Highest rate one ingest + one classifier sustain, then twice it -> bench-results/
 	$(BIN)/python -m tests.bench.bench_capacity --out bench-results --unlimited
+# The whole embedded system (broker, Prometheus, five services) on free ports, reviewers
+# labelling and a canary held at 25%; exits 1 if an item was lost or p99/RSS grew past
+# the bounds in tests/bench/soak.py (docs/reliability.md, "Soak").
+SOAK_MINUTES ?= 30
+SOAK_RATE ?= 50
+soak: $(STAMP) ## Soak: SOAK_MINUTES at SOAK_RATE items/s, per-minute p99/RSS/CPU -> soak-results/
+	$(BIN)/python -m tests.bench.soak --out soak-results --minutes $(SOAK_MINUTES) --rate $(SOAK_RATE)
 
 docs: $(STAMP) ## Regenerate docs/configuration.md and docs/cli.md from the code
 	$(BIN)/python -m tagstream.docs
@@ -117,4 +124,4 @@ format: $(STAMP) ## Apply ruff fixes and formatting
 	$(BIN)/ruff format .
 
 clean: ## Remove the virtualenv, caches, local registry and database
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache bench-results test-artifacts
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache bench-results soak-results test-artifacts

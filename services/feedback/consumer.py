@@ -46,6 +46,7 @@ def worker_config(settings: FeedbackSettings) -> WorkerConfig:
         max_wait_ms=s.feedback_batch_max_wait_ms,
         backoff_max_seconds=s.feedback_retry_backoff_max_seconds,
         stuck_after_seconds=s.feedback_stuck_after_seconds,
+        consumer_options={"fetch_max_wait_ms": s.feedback_fetch_max_wait_ms},
     )
 
 

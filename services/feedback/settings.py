@@ -43,6 +43,16 @@ class FeedbackSettings(Settings):
     feedback_batch_max_wait_ms: int = Field(
         200, ge=0, description="Longest wait for a micro-batch to fill."
     )
+    feedback_fetch_max_wait_ms: int = Field(
+        1000,
+        ge=1,
+        le=5000,
+        description="Longest time the broker holds a fetch of the store's consumer when no "
+        "records are waiting. Nothing waits on the store by the millisecond, and on the "
+        "embedded broker every fetch costs CPU for each partition it covers (the store "
+        "reads four topics) and each batch stored there: fetching seldom keeps the "
+        "broker's CPU per item lower (docs/reliability.md, Soak).",
+    )
     feedback_retry_backoff_max_seconds: float = Field(
         10.0, gt=0, description="Longest pause before the consumer reconnects or retries a batch."
     )

@@ -20,6 +20,7 @@ import os
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -44,8 +45,14 @@ WINDOW_SECONDS = 10.0
 
 
 async def watch_decisions(
-    settings: Settings, seen: dict[str, float], stop: asyncio.Event, fetch_wait_ms: int
+    settings: Settings,
+    seen: dict[str, float],
+    stop: asyncio.Event,
+    fetch_wait_ms: int,
+    on_decision: Callable[[Classification], None] | None = None,
 ) -> None:
+    """Record when the first decision on each item id was read (``seen``); every decision
+    read, duplicates and human ones too, also goes to ``on_decision``."""
     consumer = AIOKafkaConsumer(
         settings.topic_classified,
         **client_options(settings),
@@ -62,7 +69,10 @@ async def watch_decisions(
             now = time.perf_counter()
             for records in batch.values():
                 for record in records:
-                    seen.setdefault(Classification.decode(record.value).item_id, now)
+                    decision = Classification.decode(record.value)
+                    seen.setdefault(decision.item_id, now)
+                    if on_decision is not None:
+                        on_decision(decision)
     finally:
         await consumer.stop()
 
@@ -127,16 +137,23 @@ class KeepAliveClient:
 
 
 async def offer_load(
-    url: str, rows: list[dict[str, str]], rate: float, seconds: float
+    url: str,
+    rows: list[dict[str, str]],
+    rate: float,
+    seconds: float,
+    on_accepted: Callable[[int, str], None] | None = None,
+    key: str = KEY,
 ) -> tuple[dict[str, float], dict[str, float], list[float], Counter[str]]:
     """Open loop: item i is sent at start + i / rate. Returns 202 and send times by item
-    id, accept latencies and what went wrong with the others."""
+    id, accept latencies and what went wrong with the others. Item i is row i modulo the
+    rows with `` #i`` after its title (new content: not a duplicate); ``on_accepted(i,
+    item_id)`` is called on each 202."""
     accepted_at: dict[str, float] = {}
     accept_ms: list[float] = []
     sent_at: dict[str, float] = {}
     failures: Counter[str] = Counter()
     total = int(rate * seconds)
-    client = KeepAliveClient(url, {"Authorization": f"Bearer {KEY}"})
+    client = KeepAliveClient(url, {"Authorization": f"Bearer {key}"})
 
     async def send(i: int) -> None:
         row = rows[i % len(rows)]
@@ -156,6 +173,8 @@ async def offer_load(
         accepted_at[item_id] = done
         sent_at[item_id] = sent
         accept_ms.append((done - sent) * 1e3)
+        if on_accepted is not None:
+            on_accepted(i, item_id)
 
     start = time.perf_counter()
     tasks = []

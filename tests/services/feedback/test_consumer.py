@@ -10,6 +10,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from services.feedback.app import create_app
+from services.feedback.consumer import worker_config
 from services.feedback.settings import FeedbackSettings
 from shared.kafka import Output, create_producer
 from shared.kafka.batch import produce_all
@@ -19,6 +20,14 @@ from tests.fixtures.kafka import read_topic
 from tests.services.feedback.helpers import classified, content, human, label
 
 pytestmark = pytest.mark.kafka
+
+
+def test_the_store_fetches_with_its_own_long_wait() -> None:
+    """It reads four busy topics and nothing waits on it: on the embedded broker each
+    fetch costs CPU per partition, so it fetches seldom (docs/reliability.md, Soak)."""
+    assert FeedbackSettings(_env_file=None).feedback_fetch_max_wait_ms == 1000
+    settings = FeedbackSettings(_env_file=None, feedback_fetch_max_wait_ms=700)
+    assert worker_config(settings).consumer_options == {"fetch_max_wait_ms": 700}
 
 
 async def test_labels_predictions_and_items_reach_the_store(
