@@ -86,12 +86,18 @@ CHAOS_ITEMS ?= 10000
 test-chaos: $(STAMP) ## Faults, kills, poison records, hostile input (marker chaos; docs/reliability.md)
 	TAGSTREAM_CHAOS_ITEMS=$(CHAOS_ITEMS) $(BIN)/pytest -m chaos -q -s
 
+# Two pytest-xdist workers: the tests mostly wait on subprocesses, brokers and I/O, so on
+# CI's two cores they nearly halve the wall time. A file stays on one worker (loadfile):
+# its module fixtures are built once. TEST_WORKERS=0 runs in one process (debugging).
+TEST_WORKERS ?= 2
+PYTEST_PARALLEL = -n $(TEST_WORKERS) --dist loadfile
+
 unit: $(STAMP) ## Fast tests (no real dataset training)
-	$(BIN)/pytest -m "not slow" -q
+	$(BIN)/pytest -m "not slow" -q $(PYTEST_PARALLEL)
 
 # The 10,000-item delivery and at-capacity rebalance tests are load-sensitive: make test-chaos.
 integration: $(STAMP) ## Slow tests: training on the real dataset end to end
-	$(BIN)/pytest -m "slow" -q \
+	$(BIN)/pytest -m "slow" -q $(PYTEST_PARALLEL) \
 		--ignore=tests/chaos/test_delivery.py --ignore=tests/chaos/test_rebalances.py
 
 bench: $(STAMP) ## Benchmarks (inference, classifier throughput, end-to-end latency) -> bench-results/
