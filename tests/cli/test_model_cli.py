@@ -30,10 +30,12 @@ def run(env: dict[str, str], *args: str, ok: bool = True) -> subprocess.Complete
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    """Only the two settings that isolate a registry (migrated, as by the init job)."""
+    """Only the two settings that isolate a registry (migrated, as by the init job), and
+    the session's tiny test encoder (tests/conftest.py), as every other training here."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("TAGSTREAM_")}
     return {
         **clean,
+        "TAGSTREAM_ENCODER_DIR": os.environ["TAGSTREAM_ENCODER_DIR"],
         "TAGSTREAM_REGISTRY_DIR": str(tmp_path / "registry"),
         "TAGSTREAM_DATABASE_URL": migrated(f"sqlite:///{tmp_path / 'registry.db'}"),
     }
@@ -262,6 +264,7 @@ def test_bad_settings_are_named(env: dict[str, str]) -> None:
 def test_contract_train_then_predict_on_the_real_dataset(
     env: dict[str, str], dataset_path: Path, tmp_path: Path
 ) -> None:
+    env = {k: v for k, v in env.items() if k != "TAGSTREAM_ENCODER_DIR"}  # the real encoder
     version = train(env, dataset_path)
     out = tmp_path / "pred.jsonl"
     run(env, "model", "predict", "--input", str(dataset_path), "--output", str(out))
