@@ -34,17 +34,27 @@ Admin = Annotated[str, Depends(_admin_key)]
 router = APIRouter(prefix="/v1")
 
 
+_NO_CONTROL = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+
+
 class StartIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    version: str = Field(min_length=1, max_length=64, description="A registered candidate.")
-    reason: str = Field("started by an operator", max_length=500)
+    # A version id is a registry folder name; a reason is free text but never holds control
+    # characters (PostgreSQL refuses NUL in text, which was a 500).
+    version: str = Field(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+        description="A registered candidate.",
+    )
+    reason: str = Field("started by an operator", max_length=500, pattern=_NO_CONTROL)
 
 
 class ReasonIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: str | None = Field(None, max_length=500)
+    reason: str | None = Field(None, max_length=500, pattern=_NO_CONTROL)
 
 
 def controller(request: Request) -> RolloutController:

@@ -305,6 +305,17 @@ async def test_the_http_api_needs_an_admin_key_and_names_what_is_wrong(
         bad = await client.post("/v1/rollouts", json={}, headers=auth)
         assert bad.status_code == 422
         assert bad.json()["detail"][0]["field"] == "version"
+        # NUL and other control characters: a 422 naming the field (PostgreSQL refuses NUL
+        # in text, which schemathesis once turned into a 500).
+        for body, field in (
+            ({"version": "\u0000"}, "version"),
+            ({"version": "v0", "reason": "a\u0000b"}, "reason"),
+        ):
+            nul = await client.post("/v1/rollouts", json=body, headers=auth)
+            assert nul.status_code == 422
+            assert nul.json()["detail"][0]["field"] == field
+        paused = await client.post("/v1/rollouts/pause", json={"reason": "\u0007"}, headers=auth)
+        assert paused.status_code == 422
 
         version = candidate(registry)
         started = await client.post("/v1/rollouts", json={"version": version}, headers=auth)
