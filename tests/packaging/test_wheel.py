@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import time
+import tomllib
 import zipfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -175,6 +176,9 @@ def cli(installed: Installed, *args: str) -> str:
 
 def test_the_cli_runs_from_the_wheel(installed: Installed) -> None:
     assert cli(installed, "--version").strip() == f"tagstream {wheel_version(installed)}"
+    # the one version: pyproject's, which the release's changelog section names
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert wheel_version(installed) == project["version"]
     assert "Usage" in cli(installed, "up", "--help")
 
 
