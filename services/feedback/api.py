@@ -182,19 +182,12 @@ def _rejected(exc: Exception) -> Refusal:
     return Refusal(422, [FieldError(exc.field, exc.reason)])
 
 
-def _limited(exc: Exception) -> Refusal:
-    assert isinstance(exc, RateLimited)
-    retry = {"Retry-After": str(exc.retry_after_seconds)}
-    return Refusal(429, [FieldError(None, str(exc), "rate_limited")], retry)
-
-
 def install_error_handlers(app: FastAPI, *, retry_after_seconds: int) -> None:
     """The shared envelope; feedback adds its refusals and counts every report refused."""
     shared_errors.install_error_handlers(
         app,
         refusals={
             ReportRejected: _rejected,
-            RateLimited: _limited,
             OperationalError: unavailable_without_detail("database", retry_after_seconds),
         },
         unavailable={BrokerUnavailable: "broker"},

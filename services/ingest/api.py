@@ -26,7 +26,6 @@ from services.ingest.service import (
     IngestService,
     ItemRejected,
     Overloaded,
-    RateLimited,
     StoreUnavailable,
 )
 from shared.http import errors as shared_errors
@@ -140,12 +139,6 @@ def _rejected(exc: Exception) -> Refusal:
     return Refusal(exc.status_code, exc.errors)
 
 
-def _rate_limited(exc: Exception) -> Refusal:
-    assert isinstance(exc, RateLimited)
-    retry = {"Retry-After": str(exc.retry_after_seconds)}
-    return Refusal(429, [FieldError(None, exc.reason, "rate_limited")], retry)
-
-
 def _overloaded(exc: Exception) -> Refusal:
     assert isinstance(exc, Overloaded)
     retry = {"Retry-After": str(exc.retry_after_seconds)}
@@ -153,11 +146,11 @@ def _overloaded(exc: Exception) -> Refusal:
 
 
 def install_error_handlers(app: FastAPI, *, retry_after_seconds: int) -> None:
-    """The shared envelope; ingest adds item rejections and refusals (rate limit,
-    overload) and counts every rejection."""
+    """The shared envelope (which answers the rate limit's 429); ingest adds item
+    rejections and overload, and counts every rejection."""
     shared_errors.install_error_handlers(
         app,
-        refusals={ItemRejected: _rejected, RateLimited: _rate_limited, Overloaded: _overloaded},
+        refusals={ItemRejected: _rejected, Overloaded: _overloaded},
         unavailable={BrokerUnavailable: "broker", StoreUnavailable: "database"},
         retry_after_seconds=retry_after_seconds,
         observe=_count_rejection,

@@ -30,6 +30,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from shared.ratelimit import RateLimited
 from shared.security import Forbidden, Unauthorized
 
 log = structlog.get_logger(__name__)
@@ -201,7 +202,8 @@ def install_error_handlers(
     """Answer every error of ``app`` in the one envelope.
 
     Built in: invalid requests (422), ``shared.security.Unauthorized`` (401 with
-    ``WWW-Authenticate: Bearer``), ``shared.security.Forbidden`` (403), HTTP errors (their
+    ``WWW-Authenticate: Bearer``), ``shared.security.Forbidden`` (403),
+    ``shared.ratelimit.RateLimited`` (429 with ``Retry-After``), HTTP errors (their
     status; FastAPI's 400 for an unparsable body becomes the same 422 as invalid JSON).
     ``refusals`` maps a service's own exceptions to their answer; ``unavailable`` maps
     exceptions meaning a dependency is down to its name (``"broker"``), answered 503 with
@@ -221,6 +223,7 @@ def install_error_handlers(
         RequestValidationError: _invalid_request,
         Unauthorized: _unauthorized,
         Forbidden: _forbidden,
+        RateLimited: _rate_limited,
         StarletteHTTPException: _http_error,
     }
     handled.update({kind: unavailable_refusal(what) for kind, what in (unavailable or {}).items()})
@@ -259,6 +262,12 @@ def _unauthorized(exc: Exception) -> Refusal:
 def _forbidden(exc: Exception) -> Refusal:
     assert isinstance(exc, Forbidden)
     return Refusal(403, [FieldError(AUTHORIZATION, exc.reason, "forbidden")])
+
+
+def _rate_limited(exc: Exception) -> Refusal:
+    assert isinstance(exc, RateLimited)
+    retry = {"Retry-After": str(exc.retry_after_seconds)}
+    return Refusal(429, [FieldError(None, exc.reason, "rate_limited")], retry)
 
 
 def _http_error(exc: Exception) -> Refusal:

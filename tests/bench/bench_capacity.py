@@ -40,11 +40,17 @@ from shared.ml import training
 from shared.ml.data import read_text
 from shared.settings import Settings
 from tagstream.local.broker import EmbeddedBroker
-from tests.bench.bench_e2e import KEY, KeepAliveClient, pct, watch_decisions
+from tests.bench.bench_e2e import (
+    KEY,
+    KeepAliveClient,
+    ingest_and_classifier,
+    pct,
+    watch_decisions,
+)
 from tests.fixtures.data import data_location
 from tests.fixtures.db import migrated
 from tests.fixtures.kafka import read_all
-from tests.fixtures.services import ServiceProcess, port, running, service_env
+from tests.fixtures.services import running
 
 BUDGET_P99_MS = 100.0
 REQUEST_TIMEOUT_SECONDS = 10.0
@@ -179,15 +185,7 @@ async def run_trial(work: Path, base: Settings, rows: list[dict[str, str]], tria
     with EmbeddedBroker(log_file=work / "broker.log") as broker:
         settings = base.model_copy(update={"kafka_bootstrap_servers": broker.bootstrap_servers})
         await ensure_topics(settings)
-        env = service_env(
-            settings,
-            TAGSTREAM_INGEST_API_KEYS=KEY,
-            TAGSTREAM_INGEST_PORT=port(),
-            TAGSTREAM_CLASSIFIER_PORT=port(),
-            **trial.env,
-        )
-        ingest = ServiceProcess("ingest", env, int(env["TAGSTREAM_INGEST_PORT"]), work)
-        classifier = ServiceProcess("classifier", env, int(env["TAGSTREAM_CLASSIFIER_PORT"]), work)
+        ingest, classifier = ingest_and_classifier(settings, work, **trial.env)
         with running(ingest.start("/readyz"), classifier.start("/readyz", timeout=120)):
             stop = asyncio.Event()
             watcher = asyncio.create_task(watch_decisions(settings, trial.seen, stop, 5))

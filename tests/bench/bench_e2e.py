@@ -190,6 +190,23 @@ async def offer_load(
     return accepted_at, sent_at, accept_ms, failures
 
 
+def ingest_and_classifier(
+    settings: Settings, work: Path, **env: str
+) -> tuple[ServiceProcess, ServiceProcess]:
+    """One ingest (key ``KEY``) and one classifier on free ports, not started yet."""
+    full = service_env(
+        settings,
+        TAGSTREAM_INGEST_API_KEYS=KEY,
+        TAGSTREAM_INGEST_PORT=port(),
+        TAGSTREAM_CLASSIFIER_PORT=port(),
+        **env,
+    )
+    return (
+        ServiceProcess("ingest", full, int(full["TAGSTREAM_INGEST_PORT"]), work),
+        ServiceProcess("classifier", full, int(full["TAGSTREAM_CLASSIFIER_PORT"]), work),
+    )
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of process ``pid`` so far (Linux /proc; NaN elsewhere)."""
     try:
@@ -260,15 +277,7 @@ async def run(
         )
         await ensure_topics(settings)
         version = training.train(settings, data_location=data).version
-        env = service_env(
-            settings,
-            TAGSTREAM_INGEST_API_KEYS=KEY,
-            TAGSTREAM_INGEST_PORT=port(),
-            TAGSTREAM_CLASSIFIER_PORT=port(),
-            **extra_env,
-        )
-        ingest = ServiceProcess("ingest", env, int(env["TAGSTREAM_INGEST_PORT"]), work)
-        classifier = ServiceProcess("classifier", env, int(env["TAGSTREAM_CLASSIFIER_PORT"]), work)
+        ingest, classifier = ingest_and_classifier(settings, work, **extra_env)
         rows = list(csv.DictReader(io.StringIO(read_text(data))))
         with running(ingest.start("/readyz"), classifier.start("/readyz", timeout=120)):
             seen: dict[str, float] = {}
